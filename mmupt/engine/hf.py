@@ -1,0 +1,139 @@
+"""The transformers backend: runs anywhere torch runs (CPU here, any GPU elsewhere).
+
+Why a hand-written decode loop instead of ``model.generate(num_return_sequences=n)``: GRPO and
+voting need n samples per prompt, and ``generate`` encodes each image and prefills each prompt n
+times. Here every prompt (image included) is prefilled once, the KV cache is repeated n times,
+and the n continuations are decoded together from the shared prefix. Positions are passed
+explicitly (Qwen2.5-VL's 3-D M-RoPE), so no hidden per-model state carries across calls.
+``share_prefix=False`` runs the naive path (n full prefills) with the same sampling code, which
+is what the equivalence test and the benchmark compare against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import BatchFeature, PreTrainedModel, ProcessorMixin
+
+from mmupt.engine.base import Completion, GenerationRequest
+from mmupt.engine.sampling import sample_next
+from mmupt.modeling.inputs import encode, prompt_text
+from mmupt.modeling.loader import load_model_and_processor
+from schemas.engine import EngineConfig, SamplingParams
+
+
+class HFEngine:
+    """Batched n-sample generation with one prefill per prompt."""
+
+    def __init__(
+        self, model: PreTrainedModel, processor: ProcessorMixin, model_id: str, batch_size: int = 16
+    ):
+        self.model = model.eval()
+        self.processor = processor
+        self.model_id = model_id
+        self.batch_size = batch_size
+        tokenizer = processor.tokenizer
+        self.pad_id = tokenizer.pad_token_id
+        stops = {
+            tokenizer.convert_tokens_to_ids("<|im_end|>"),
+            tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        }
+        self.stop_ids = torch.tensor(sorted(i for i in stops if i is not None and i >= 0))
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, config: EngineConfig | None = None) -> HFEngine:
+        config = config or EngineConfig()
+        model, processor = load_model_and_processor(model_dir, config.device, config.dtype)
+        return cls(model, processor, model_id=str(model_dir), batch_size=config.batch_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], sampling: SamplingParams, share_prefix: bool = True
+    ) -> list[list[Completion]]:
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed(sampling.seed if sampling.seed is not None else torch.seed())
+        results: list[list[Completion]] = []
+        for start in range(0, len(requests), self.batch_size):
+            chunk = list(requests[start : start + self.batch_size])
+            results.extend(self._generate_chunk(chunk, sampling, generator, share_prefix))
+        return results
+
+    # ------------------------------------------------------------------ internals
+    def _encode(self, requests: Sequence[GenerationRequest], repeat: int = 1) -> BatchFeature:
+        rows = [r for r in requests for _ in range(repeat)]
+        texts = [prompt_text(self.processor, r.problem, len(r.images), r.messages) for r in rows]
+        return encode(self.processor, texts, [r.images for r in rows], padding_side="left").to(self.device)
+
+    def _positions(self, inputs: BatchFeature) -> torch.Tensor:
+        """3-D M-RoPE positions of the prompt tokens: (3, B, L)."""
+        mask = inputs["attention_mask"]
+        if inputs.get("image_grid_thw") is None:
+            text = (mask.long().cumsum(-1) - 1).clamp(min=0)
+            return text.unsqueeze(0).expand(3, -1, -1)
+        positions, _ = self.model.model.get_rope_index(
+            inputs["input_ids"],
+            mm_token_type_ids=inputs["mm_token_type_ids"],
+            image_grid_thw=inputs["image_grid_thw"],
+            attention_mask=mask,
+        )
+        return positions
+
+    @torch.inference_mode()
+    def _generate_chunk(
+        self,
+        requests: list[GenerationRequest],
+        sampling: SamplingParams,
+        generator: torch.Generator,
+        share_prefix: bool,
+    ) -> list[list[Completion]]:
+        n = sampling.n
+        inputs = self._encode(requests, repeat=1 if share_prefix else n)
+        positions = self._positions(inputs)  # (3, B or B*n, L)
+        out = self.model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+        cache, logits = out.past_key_values, out.logits[:, -1]  # logits: (rows, V)
+        attention = inputs["attention_mask"]
+        next_pos = positions.max(dim=-1).values + 1  # (3, rows)
+        if share_prefix and n > 1:
+            cache.batch_repeat_interleave(n)
+            logits = logits.repeat_interleave(n, dim=0)
+            attention = attention.repeat_interleave(n, dim=0)
+            next_pos = next_pos.repeat_interleave(n, dim=1)
+        rows = logits.shape[0]
+        stop_ids = self.stop_ids.to(self.device)
+        finished = torch.zeros(rows, dtype=torch.bool, device=self.device)
+        generated: list[torch.Tensor] = []
+        for _ in range(sampling.max_new_tokens):
+            token = sample_next(logits.cpu(), sampling.temperature, sampling.top_p, generator).to(self.device)
+            token = torch.where(finished, torch.full_like(token, self.pad_id), token)
+            generated.append(token)
+            finished |= torch.isin(token, stop_ids)
+            if bool(finished.all()):
+                break
+            attention = torch.cat([attention, attention.new_ones(rows, 1)], dim=1)
+            out = self.model(
+                input_ids=token.unsqueeze(1),
+                attention_mask=attention,
+                position_ids=next_pos.unsqueeze(-1),
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache, logits = out.past_key_values, out.logits[:, -1]
+            next_pos = next_pos + 1
+        tokens = torch.stack(generated, dim=1).cpu() if generated else torch.empty(rows, 0, dtype=torch.long)
+        completions = [self._completion(row, stop_ids.cpu()) for row in tokens]
+        return [completions[i * n : (i + 1) * n] for i in range(len(requests))]
+
+    def _completion(self, row: torch.Tensor, stop_ids: torch.Tensor) -> Completion:
+        ids = row.tolist()
+        stops = torch.isin(row, stop_ids).nonzero()
+        if len(stops):
+            ids, reason = ids[: int(stops[0])], "stop"
+        else:
+            reason = "length"
+        text = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
+        return Completion(text=text, token_ids=ids, finish_reason=reason)

@@ -1,0 +1,27 @@
+"""User-facing errors.
+
+Every error a user can cause (bad config, bad input file, missing model) is raised as a
+``MmuptError`` subclass whose message is one actionable line: what is wrong, where, and what
+to do. The CLI prints that line without a traceback; anything else is a bug and keeps its
+traceback.
+"""
+
+
+class MmuptError(Exception):
+    """An error caused by the user's input, reported as one line."""
+
+
+class ConfigError(MmuptError):
+    """A config file has an unknown key, a wrong type, or an invalid value."""
+
+
+class InputDataError(MmuptError):
+    """An input file cannot be read, or has the wrong layout."""
+
+
+class ArtifactError(MmuptError):
+    """An artifact is missing, incomplete, or does not match its schema."""
+
+
+class ModelLoadError(MmuptError):
+    """A model directory is missing or does not hold a loadable model."""

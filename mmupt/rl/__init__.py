@@ -1,0 +1,28 @@
+"""The math of the GRPO update, free of models and distribution: advantages, losses, log-probs.
+
+- ``advantages``: group-relative advantages (``grpo``, ``dr_grpo``) and rollout-batch diagnostics.
+- ``losses``: PPO clipped surrogate, KL estimators, loss aggregation, the total loss.
+- ``logprobs``: per-token log-probs and entropies from logits without extra (B, T, V) memory.
+
+Config: ``schemas.grpo.AlgorithmConfig``. Each choice there is an Enum value here with one registry
+and one dispatch function.
+"""
+
+from mmupt.rl.advantages import AdvantageEstimator, compute_advantages, group_stats
+from mmupt.rl.logprobs import entropy_from_logits, token_logprobs
+from mmupt.rl.losses import KLEstimator, LossAgg, aggregate, kl_penalty, masked_mean, policy_loss, total_loss
+
+__all__ = [
+    "AdvantageEstimator",
+    "KLEstimator",
+    "LossAgg",
+    "aggregate",
+    "compute_advantages",
+    "entropy_from_logits",
+    "group_stats",
+    "kl_penalty",
+    "masked_mean",
+    "policy_loss",
+    "token_logprobs",
+    "total_loss",
+]

@@ -1,0 +1,301 @@
+"""The artifact store: atomic Parquet artifacts with manifests, read back with validation.
+
+An artifact is a directory of named Parquet tables (schemas in ``schemas.artifacts``) and a
+``manifest.json``. Everything is written into a hidden temporary sibling directory and renamed
+into place at the end, and the manifest is written last: a directory that has a manifest is a
+complete artifact, and a crash at any point leaves nothing a later stage could read.
+
+    with ArtifactWriter(out_dir, kind="ingest", config=cfg, inputs={"source": h}) as w:
+        w.write("samples", batch)      # any number of batches, bounded memory
+        w.write("rejects", rejects)
+    table = read_table(out_dir, "samples")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+import mmupt
+from mmupt.errors import ArtifactError
+from schemas.artifacts import schema_for
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+def code_version() -> str:
+    """Package version plus the git commit when running from a checkout."""
+    version = mmupt.__version__
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version}+{commit}" if commit else version
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def config_hash(config: BaseModel | dict[str, Any] | None) -> str | None:
+    if config is None:
+        return None
+    payload = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def conform(table: pa.Table, name: str) -> pa.Table:
+    """Cast ``table`` to the catalog schema of ``name`` (column order, types, nullability).
+
+    Raises ``ArtifactError`` naming missing or unexpected columns, or columns that cannot be cast.
+    """
+    schema = schema_for(name)
+    have = set(table.column_names)
+    want = set(schema.names)
+    if missing := sorted(want - have):
+        raise ArtifactError(f"table {name!r}: missing column(s) {missing}; found {sorted(have)}")
+    if extra := sorted(have - want):
+        raise ArtifactError(
+            f"table {name!r}: unexpected column(s) {extra}; the schema is in schemas/artifacts.py"
+        )
+    table = table.select(schema.names)
+    for fld in schema:
+        if not fld.nullable and table.column(fld.name).null_count:
+            raise ArtifactError(f"table {name!r}: column {fld.name!r} has nulls but is required")
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise ArtifactError(f"table {name!r}: does not match its schema: {err}") from None
+
+
+@dataclass
+class Manifest:
+    """What an artifact holds and where it came from; its presence marks the artifact complete."""
+
+    kind: str
+    tables: dict[str, dict[str, Any]]
+    inputs: dict[str, str] = field(default_factory=dict)
+    config_hash: str | None = None
+    code_version: str = ""
+    created_at: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+    content_hash: str = ""
+    version: int = MANIFEST_VERSION
+
+    def rows(self, table: str) -> int:
+        return int(self.tables[table]["rows"])
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True, default=str)
+
+
+class ArtifactWriter:
+    """Context manager that streams tables into a temporary directory and publishes atomically."""
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        kind: str,
+        *,
+        config: BaseModel | dict[str, Any] | None = None,
+        inputs: dict[str, str] | None = None,
+        required: tuple[str, ...] = (),
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.kind = kind
+        self.config = config
+        self.inputs = dict(inputs or {})
+        self.required = required  # tables written empty if the stage produced no batch for them
+        self.stats: dict[str, Any] = {}
+        self._tmp = self.out_dir.parent / f".{self.out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._rows: dict[str, int] = {}
+        self.manifest: Manifest | None = None
+
+    @property
+    def workdir(self) -> Path:
+        """Scratch space inside the artifact (e.g. a model checkpoint), published with it."""
+        return self._tmp
+
+    def __enter__(self) -> ArtifactWriter:
+        self._tmp.mkdir(parents=True, exist_ok=False)
+        return self
+
+    def write(self, name: str, batch: pa.Table | pa.RecordBatch) -> None:
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        table = conform(table, name)
+        writer = self._writers.get(name)
+        if writer is None:
+            writer = pq.ParquetWriter(self._tmp / f"{name}.parquet", schema_for(name), compression="zstd")
+            self._writers[name] = writer
+            self._rows[name] = 0
+        writer.write_table(table)
+        self._rows[name] += table.num_rows
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            for writer in self._writers.values():
+                with contextlib.suppress(Exception):  # cleanup must not mask the original error
+                    writer.close()
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            return
+        for name in self.required:
+            if name not in self._writers:
+                self.write(name, schema_for(name).empty_table())
+        for writer in self._writers.values():
+            writer.close()
+        tables = {}
+        content = hashlib.sha256()
+        for name in sorted(self._rows):
+            path = self._tmp / f"{name}.parquet"
+            sha = file_sha256(path)
+            content.update(f"{name}:{sha}".encode())
+            tables[name] = {"file": path.name, "rows": self._rows[name], "sha256": sha}
+        self.manifest = Manifest(
+            kind=self.kind,
+            tables=tables,
+            inputs=self.inputs,
+            config_hash=config_hash(self.config),
+            code_version=code_version(),
+            created_at=time.time(),
+            stats=self.stats,
+            content_hash=content.hexdigest(),
+        )
+        _write_text_atomic(self._tmp / MANIFEST, self.manifest.to_json())
+        _publish(self._tmp, self.out_dir)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def _publish(tmp: Path, out_dir: Path) -> None:
+    """Rename ``tmp`` to ``out_dir``, replacing an older artifact there without a gap of garbage."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists():
+        trash = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        out_dir.rename(trash)
+        tmp.rename(out_dir)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        tmp.rename(out_dir)
+
+
+def write_artifact(
+    out_dir: str | Path,
+    kind: str,
+    tables: dict[str, pa.Table],
+    *,
+    config: BaseModel | dict[str, Any] | None = None,
+    inputs: dict[str, str] | None = None,
+    stats: dict[str, Any] | None = None,
+) -> Manifest:
+    """Write whole in-memory tables as one artifact (convenience over ``ArtifactWriter``)."""
+    with ArtifactWriter(out_dir, kind, config=config, inputs=inputs) as writer:
+        for name, table in tables.items():
+            writer.write(name, table)
+        writer.stats.update(stats or {})
+    assert writer.manifest is not None
+    return writer.manifest
+
+
+def read_manifest(artifact_dir: str | Path) -> Manifest:
+    artifact_dir = Path(artifact_dir)
+    path = artifact_dir / MANIFEST
+    if not path.is_file():
+        if artifact_dir.is_dir():
+            raise ArtifactError(
+                f"{artifact_dir}: no {MANIFEST}: the artifact is incomplete (re-run the stage)"
+            )
+        raise ArtifactError(f"{artifact_dir}: artifact not found")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("version") != MANIFEST_VERSION:
+        raise ArtifactError(
+            f"{path}: manifest version {data.get('version')} is not supported by this mmupt "
+            f"(expects {MANIFEST_VERSION}); re-run the stage with this version"
+        )
+    return Manifest(**data)
+
+
+def table_path(artifact_dir: str | Path, name: str) -> Path:
+    manifest = read_manifest(artifact_dir)
+    if name not in manifest.tables:
+        raise ArtifactError(f"{artifact_dir}: has no table {name!r} (it has {sorted(manifest.tables)})")
+    return Path(artifact_dir) / manifest.tables[name]["file"]
+
+
+def read_table(artifact_dir: str | Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    """Read a whole table, checked against the catalog schema."""
+    table = pq.read_table(table_path(artifact_dir, name), columns=columns)
+    return table if columns else conform(table, name)
+
+
+def iter_batches(artifact_dir: str | Path, name: str, batch_size: int = 256) -> Iterator[pa.RecordBatch]:
+    """Stream a table in record batches, for inputs that must not be loaded whole."""
+    handle = pq.ParquetFile(table_path(artifact_dir, name))
+    yield from handle.iter_batches(batch_size=batch_size)
+
+
+def artifact_hash(artifact_dir: str | Path) -> str:
+    """The content hash recorded in the manifest: the identity of an artifact in cache keys."""
+    return read_manifest(artifact_dir).content_hash
+
+
+def duckdb_views(root: str | Path, con: Any = None) -> Any:
+    """A DuckDB connection with one view per table name over every artifact below ``root``.
+
+    Each view unions all artifacts' ``<name>.parquet`` files (by column name) and adds
+    ``artifact`` (the directory, relative to root) and ``round`` (from a ``round-<k>`` path part,
+    else null), so "vote share by round" is one GROUP BY.
+    """
+    import duckdb
+
+    root = Path(root).resolve()
+    con = con or duckdb.connect()
+    by_name: dict[str, list[str]] = {}
+    for manifest_path in sorted(root.rglob(MANIFEST)):
+        if any(part.startswith(".") for part in manifest_path.relative_to(root).parts):
+            continue  # temporary or replaced artifacts
+        manifest = read_manifest(manifest_path.parent)
+        for name, meta in manifest.tables.items():
+            by_name.setdefault(name, []).append(str(manifest_path.parent / meta["file"]))
+    for name, files in by_name.items():
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        prefix = str(root).replace("'", "''")
+        con.execute(
+            f"""CREATE OR REPLACE VIEW {name} AS
+            SELECT * EXCLUDE (filename),
+                   regexp_replace(regexp_replace(filename, '^{prefix}/', ''), '/[^/]+$', '') AS artifact,
+                   TRY_CAST(regexp_extract(filename, 'round-([0-9]+)', 1) AS INTEGER) AS round
+            FROM read_parquet([{listing}], union_by_name = true, filename = true)"""
+        )
+    return con

@@ -1,0 +1,97 @@
+"""Strict pydantic base and the YAML loader every config goes through.
+
+Configs are strict so that a typo (``lerning_rate``) is an error that names the key and the
+file instead of a silently ignored default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mmupt.errors import ConfigError
+
+T = TypeVar("T", bound="StrictModel")
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys and lossy coercions are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=True, frozen=False)
+
+    def config_hash(self) -> str:
+        """A stable hash of the resolved config: part of every artifact's cache key."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def flat(self, prefix: str = "") -> dict[str, Any]:
+        """Flattened ``a.b.c -> value`` view, for logging as MLflow params."""
+        return flatten(self.model_dump(mode="json"), prefix)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def describe_validation_error(err: ValidationError, source: str) -> str:
+    """One line per problem: ``file: key.path: message``, the first problem first."""
+    parts = []
+    for item in err.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "<root>"
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling against the documented fields)"
+        else:
+            msg = item["msg"]
+        parts.append(f"{source}: {where}: {msg}")
+    return "; ".join(parts)
+
+
+def validate_config(cls: type[T], data: dict[str, Any], source: str = "<config>") -> T:
+    """Validate ``data`` as ``cls``, raising a ``ConfigError`` that names key and source."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err, source)) from None
+
+
+def load_config(cls: type[T], path: str | Path | None, overrides: dict[str, Any] | None = None) -> T:
+    """Load a YAML file into ``cls`` (defaults when ``path`` is None), applying dotted overrides."""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{path}: top level must be a mapping of config sections, got {type(loaded).__name__}"
+            )
+        data = loaded
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return validate_config(cls, data, source)

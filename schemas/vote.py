@@ -1,0 +1,60 @@
+"""Config of the majority-vote self-reward (``stages/vote.py``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from schemas.base import StrictModel
+
+
+class VoteConfig(StrictModel):
+    """How a prompt's sampled responses vote on a pseudo-label and how they are rewarded.
+
+    The vote share of a class is its votes divided by ALL voting responses (the first
+    ``n_votes``), unparsable ones included: one boxed answer among eight truncated generations is
+    not a majority. Skipped prompts (tie, low agreement, ...) get no pseudo-label and reward 0
+    for every response.
+    """
+
+    min_vote_ratio: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Skip the prompt when the winner's votes / all voting responses is below this.",
+    )
+    unparsable_reward: float = Field(
+        0.0, description="Reward of a response with no extractable answer (in a labelled prompt)."
+    )
+    reward: Literal["binary", "soft"] = Field(
+        "binary",
+        description="binary: 1 if the response's class is the pseudo-label else 0; soft: its class's vote share.",
+    )
+    n_votes: int | None = Field(
+        None, ge=1, description="Vote on the first n_votes responses (by response_index); None: all."
+    )
+    n_train: int | None = Field(
+        None,
+        ge=1,
+        description="Return rewards for the first n_train responses only (TTRL: vote 64, train 32).",
+    )
+    skip_unanimous: bool = Field(
+        False,
+        description="Skip prompts where every voting response gives the same answer (zero GRPO advantage).",
+    )
+    max_symbolic_pairs: int = Field(
+        128,
+        ge=0,
+        description="Per prompt, at most this many symbolic (math-verify) comparisons when merging classes; 0: none.",
+    )
+
+    @model_validator(mode="after")
+    def _train_within_votes(self) -> VoteConfig:
+        # Allowed either way, but n_train > n_votes is almost always a typo worth rejecting.
+        if self.n_votes is not None and self.n_train is not None and self.n_train > self.n_votes:
+            raise ValueError(
+                f"n_train ({self.n_train}) exceeds n_votes ({self.n_votes}): rewards would come from "
+                "responses that did not vote; raise n_votes or lower n_train"
+            )
+        return self

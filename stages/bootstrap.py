@@ -1,0 +1,28 @@
+"""Create the embedded default's starting model: a fresh tiny Qwen2.5-VL with a tokenizer
+trained on the world's text. A real campaign skips this and starts from a checkpoint directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from mmupt.modeling.factory import create_tiny_model
+from mmupt.prompts import REASONING_INSTRUCTION
+from mmupt.store import read_table
+from schemas.model import TinyModelConfig
+
+
+def world_texts(world_dir: Path) -> Iterator[str]:
+    """Text the tokenizer learns from: every question, and rationales of the labelled split only."""
+    table = read_table(world_dir, "world", columns=["problem", "solution", "split"])
+    yield REASONING_INSTRUCTION
+    yield from table["problem"].to_pylist()
+    labelled = table.filter(pc.equal(table["split"], "sft"))
+    yield from labelled["solution"].to_pylist()
+
+
+def bootstrap_tiny_model(world_dir: str | Path, config: TinyModelConfig, out_dir: str | Path) -> Path:
+    return create_tiny_model(config, world_texts(Path(world_dir)), out_dir)

@@ -1,0 +1,406 @@
+"""The driver: validate everything, launch the Ray TorchTrainer, relay progress, publish the artifact.
+
+Everything that can be checked without a worker is checked here first (samples, model directory,
+DeepSpeed JSON against the device, cluster resources, checkpoint compatibility on resume), so user
+errors are one line in seconds. Workers stream one message per step through a Ray queue; the
+driver turns each into ``on_metrics(step, metrics)`` and a console progress line. At the end the
+job directory is published as one artifact (``mmupt.store``), see ``stages/train/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mmupt.errors import ConfigError, MmuptError
+from mmupt.modeling.loader import check_model_dir
+from mmupt.store import MANIFEST, ArtifactWriter, Manifest, artifact_hash, file_sha256
+from schemas.artifacts import ROLLOUTS
+from schemas.train import TrainConfig
+from stages.train import checkpoint
+from stages.train.config import resolve_deepspeed
+from stages.train.data import PromptSampler, load_prompts
+from stages.train.worker import METRICS_FILE, MODEL_DIR, STEPS_DIR, JobSpec, train_loop_per_worker
+
+log = logging.getLogger(__name__)
+
+RAY_DIR = ".ray"  # Ray Train's run storage; not part of the artifact
+NOT_CARRIED = {MANIFEST, "rollouts.parquet", RAY_DIR}
+MetricsCallback = Callable[[int, dict[str, float]], None]
+
+
+class TrainJobError(MmuptError):
+    """The training job stopped (a worker failed, or no step had anything to train on)."""
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    model_dir: Path
+    total_steps: int
+    trained_steps: int
+    skipped_steps: int
+    resumed_from: int
+    metrics: list[dict[str, float]] = field(default_factory=list)  # this session's steps
+    manifest: Manifest | None = None
+    seconds: float = 0.0
+
+
+def run_train(
+    samples_paths: list[str | Path] | str | Path,
+    model_dir: str | Path,
+    out_dir: str | Path,
+    config: TrainConfig,
+    on_metrics: MetricsCallback | None = None,
+    *,
+    resume: bool = False,
+) -> TrainResult:
+    """Train ``model_dir`` with GRPO on the prompts of ``samples_paths``; publish an artifact at ``out_dir``.
+
+    ``resume``: continue from the newest DeepSpeed checkpoint in ``out_dir/checkpoints`` with the
+    same data order (same seed, batch sizes and worker count are required).
+    """
+    started = time.perf_counter()
+    paths = [samples_paths] if isinstance(samples_paths, str | Path) else list(samples_paths)
+    paths = [Path(p).resolve() for p in paths]
+    model_path = check_model_dir(Path(model_dir).resolve())
+    out = Path(out_dir).resolve()
+
+    # ---- everything that can fail fast, before Ray starts anything
+    pool = load_prompts(paths)
+    sampler = PromptSampler.for_pool(
+        pool, config.data.prompts_per_step, config.data.synthetic_ratio, config.trainer.seed
+    )
+    sampler.check(", ".join(str(p) for p in paths))
+    total_steps = sampler.total_steps(config.data.epochs, config.data.max_steps)
+    deepspeed_config = resolve_deepspeed(config)
+    start_step, counters = _prepare_out_dir(out, config, sampler, resume)
+
+    spec = JobSpec(
+        config=config.model_dump(mode="json"),
+        deepspeed=deepspeed_config,
+        samples_paths=[str(p) for p in paths],
+        model_dir=str(model_path),
+        out_dir=str(out),
+        start_step=start_step,
+        total_steps=total_steps,
+        counters=counters,
+    )
+    log.info(
+        "train: %d prompts, %d steps of %d prompts x %d responses, %d workers, resume from step %d",
+        len(pool),
+        total_steps,
+        config.data.prompts_per_step,
+        config.rollout.n,
+        config.trainer.num_workers,
+        start_step,
+    )
+    metrics, done = _launch(spec, config, out, on_metrics)
+
+    counters = done.get("counters", counters) if done else counters
+    if not counters.get("trained_steps"):
+        reasons = (
+            ", ".join(f"{k} {v}" for k, v in sorted(counters.get("skip_reasons", {}).items()))
+            or "none recorded"
+        )
+        raise TrainJobError(
+            f"{out}: no step had a trainable group ({total_steps} steps; skipped groups by reason: {reasons}), so "
+            f"the model was never updated; see {out / METRICS_FILE} and {out / STEPS_DIR}/: check that responses "
+            "end in \\boxed{...} (e.g. SFT first), raise rollout.max_response_length or lower reward.vote.min_vote_ratio"
+        )
+    manifest = _publish(out, config, paths, model_path, total_steps, start_step, counters, metrics)
+    return TrainResult(
+        out_dir=out,
+        model_dir=out / MODEL_DIR,
+        total_steps=total_steps,
+        trained_steps=int(counters["trained_steps"]),
+        skipped_steps=int(counters.get("skipped_steps", 0)),
+        resumed_from=start_step,
+        metrics=metrics,
+        manifest=manifest,
+        seconds=time.perf_counter() - started,
+    )
+
+
+# ---------------------------------------------------------------------------- out dir and resume
+
+
+def _prepare_out_dir(
+    out: Path, config: TrainConfig, sampler: PromptSampler, resume: bool
+) -> tuple[int, dict[str, Any]]:
+    """(steps already done, counters); cleans records of steps after the resumed checkpoint."""
+    ckpt_dir = out / checkpoint.CHECKPOINTS
+    latest = checkpoint.latest_step(ckpt_dir)
+    if not resume and (latest is not None or (out / MANIFEST).exists()):
+        raise ConfigError(
+            f"{out}: holds a training run already (checkpoints or a manifest): pass --resume to continue it, "
+            "or choose a new --out"
+        )
+    start, counters = 0, {"trained_steps": 0, "skipped_steps": 0, "skip_reasons": {}}
+    if resume and latest is not None:
+        state = checkpoint.read_client_state(ckpt_dir, latest)
+        if (
+            state["sampler"]["fingerprint"] != sampler.fingerprint()
+            or state["num_workers"] != config.trainer.num_workers
+        ):
+            raise ConfigError(
+                f"{ckpt_dir}: the checkpoint of step {latest} was made with another data order or worker count "
+                f"(samples, data.prompts_per_step, data.synthetic_ratio, trainer.seed, trainer.num_workers must "
+                "match to resume): restore them, or start a new --out"
+            )
+        start, counters = latest, dict(state["counters"])
+    elif resume:
+        log.info("%s: no checkpoint to resume from; starting at step 1", ckpt_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _truncate_records(out, start)
+    return start, counters
+
+
+def _truncate_records(out: Path, last_step: int) -> None:
+    """Forget metrics lines and rollout parts of steps after ``last_step`` (they will be redone)."""
+    metrics = out / METRICS_FILE
+    if metrics.exists():
+        kept = [
+            line
+            for line in metrics.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line)["step"] <= last_step
+        ]
+        metrics.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    parts = out / STEPS_DIR
+    if parts.is_dir():
+        for part in parts.glob("rollouts-*.parquet"):
+            if int(part.stem.split("-")[1]) > last_step:
+                part.unlink()
+    shutil.rmtree(out / MODEL_DIR, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- Ray
+
+
+def worker_env(config: TrainConfig) -> dict[str, str]:
+    """Environment of every worker process (Ray runtime_env), set before deepspeed is imported."""
+    env = {
+        "TORCH_EXTENSIONS_DIR": os.environ.get(
+            "TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "mmupt" / "torch_extensions")
+        ),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
+    if not config.trainer.use_gpu:
+        env["DS_ACCELERATOR"] = "cpu"  # DeepSpeed's CPU accelerator: gloo + shared-memory collectives
+    return env
+
+
+def _ensure_ray(config: TrainConfig) -> None:
+    import ray
+
+    trainer = config.trainer
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "runtime_env": {"env_vars": worker_env(config)}}
+        if trainer.ray_address:
+            kwargs["address"] = trainer.ray_address
+        else:
+            kwargs["num_cpus"] = max(2, trainer.num_workers * trainer.cpus_per_worker)
+        ray.init(**kwargs)
+    resources = ray.cluster_resources()
+    need_cpu = trainer.num_workers * trainer.cpus_per_worker
+    if resources.get("CPU", 0) < need_cpu:
+        raise ConfigError(
+            f"trainer: {trainer.num_workers} workers x {trainer.cpus_per_worker} CPUs need {need_cpu} CPUs but the "
+            f"Ray cluster has {resources.get('CPU', 0):g}: lower trainer.num_workers or cpus_per_worker"
+        )
+    if trainer.use_gpu and resources.get("GPU", 0) < trainer.num_workers:
+        raise ConfigError(
+            f"trainer.use_gpu is true with {trainer.num_workers} workers but the Ray cluster has "
+            f"{resources.get('GPU', 0):g} GPUs: set use_gpu: false (and a CPU DeepSpeed config) or add GPUs"
+        )
+
+
+def _launch(
+    spec: JobSpec, config: TrainConfig, out: Path, on_metrics: MetricsCallback | None
+) -> tuple[list[dict[str, float]], dict[str, Any] | None]:
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.util.queue import Empty, Queue
+
+    _ensure_ray(config)
+    progress_queue = Queue(actor_options={"num_cpus": 0})
+    spec.queue = progress_queue
+    trainer = TorchTrainer(
+        train_loop_per_worker=train_loop_per_worker,
+        train_loop_config=asdict(spec),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=config.trainer.num_workers,
+            use_gpu=config.trainer.use_gpu,
+            resources_per_worker={
+                "CPU": config.trainer.cpus_per_worker,
+                **({"GPU": 1} if config.trainer.use_gpu else {}),
+            },
+        ),
+        torch_config=TorchConfig(backend="nccl" if config.trainer.use_gpu else "gloo"),
+        run_config=ray.train.RunConfig(
+            name=f"mmupt-train-{uuid.uuid4().hex[:8]}",
+            storage_path=str(out / RAY_DIR),
+            failure_config=ray.train.FailureConfig(max_failures=0),
+        ),
+    )
+    outcome: dict[str, BaseException | None] = {"error": None}
+
+    def fit() -> None:
+        try:
+            trainer.fit()
+        except BaseException as err:  # noqa: BLE001 - re-raised on the driver thread below
+            outcome["error"] = err
+
+    thread = threading.Thread(target=fit, name="mmupt-train-fit", daemon=True)
+    thread.start()
+    metrics: list[dict[str, float]] = []
+    done: dict[str, Any] | None = None
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]train[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("starting workers", total=spec.total_steps, completed=spec.start_step)
+        while True:
+            alive = thread.is_alive()
+            try:
+                message = progress_queue.get(timeout=0.5)
+            except Empty:
+                if alive:
+                    continue
+                break
+            if message["kind"] == "done":
+                done = message
+                continue
+            step, values = message["step"], message["metrics"]
+            metrics.append({"step": step, **values})
+            progress.update(task, completed=step, description=_progress_line(values))
+            log.info("step %d %s", step, _progress_line(values))
+            if on_metrics is not None:
+                on_metrics(step, values)
+    thread.join()
+    with contextlib.suppress(Exception):  # best-effort cleanup of the queue actor
+        ray.kill(progress_queue.actor)
+    if outcome["error"] is not None:
+        raise _explain_failure(outcome["error"], out, metrics) from outcome["error"]
+    return metrics, done
+
+
+def _progress_line(m: dict[str, float]) -> str:
+    parts = [
+        f"reward {m.get('reward/mean', 0):.3f}",
+        f"vote {m.get('vote/share_mean', 0):.2f}",
+        f"skipped {m.get('vote/skipped_share', 0):.0%}",
+    ]
+    if "label/accuracy" in m:
+        parts.append(f"label acc {m['label/accuracy']:.2f}")
+    if "actor/kl" in m:
+        parts.append(f"kl {m['actor/kl']:.4f}")
+    parts.append(f"{m.get('timing_s/step', 0):.1f}s/step")
+    if not m.get("step/trained"):
+        parts.append("[yellow]no trainable group: update skipped[/]")
+    return "  ".join(parts)
+
+
+def _explain_failure(err: BaseException, out: Path, metrics: list[dict[str, float]]) -> MmuptError:
+    failures = getattr(err, "worker_failures", None) or {}
+    for failure in failures.values():
+        if isinstance(failure, MmuptError):
+            return failure  # a user error raised on a worker: already one actionable line
+    first = next(iter(failures.values()), err)
+    log.error("training worker failed:\n%s", first)
+    last = metrics[-1]["step"] if metrics else None
+    saved = checkpoint.latest_step(out / checkpoint.CHECKPOINTS)
+    where = f"after step {last}" if last is not None else "before the first step finished"
+    summary = str(first).strip().splitlines()
+    reason = next((line for line in reversed(summary) if line.strip()), type(first).__name__)
+    resume = (
+        f"checkpoint of step {saved} kept: fix the cause and re-run with --resume"
+        if saved
+        else "no checkpoint yet"
+    )
+    return TrainJobError(f"{out}: training stopped {where}: {reason} ({resume})")
+
+
+# ---------------------------------------------------------------------------- artifact
+
+
+def _publish(
+    out: Path,
+    config: TrainConfig,
+    samples: list[Path],
+    model_dir: Path,
+    total_steps: int,
+    start_step: int,
+    counters: dict[str, Any],
+    metrics: list[dict[str, float]],
+) -> Manifest:
+    """Publish the job directory as one artifact: the consolidated rollouts table plus, carried over
+    by hard links (no copy, and a crash here leaves the job directory untouched), the model,
+    checkpoints, metrics.jsonl and anything else already in it (e.g. the CLI's mlflow.db)."""
+    inputs = {f"samples:{p}": (artifact_hash(p) if p.is_dir() else file_sha256(p)) for p in samples}
+    inputs["model"] = _model_identity(model_dir)
+    final = metrics[-1] if metrics else {}
+    with ArtifactWriter(out, "train", config=config, inputs=inputs, required=("rollouts",)) as writer:
+        for part in sorted((out / STEPS_DIR).glob("rollouts-*.parquet")):
+            writer.write("rollouts", pq.read_table(part, schema=ROLLOUTS))
+        for entry in sorted(out.iterdir()):
+            if entry.name in NOT_CARRIED or entry.name.startswith(".tmp"):
+                continue
+            _link_tree(entry, writer.workdir / entry.name)
+        writer.stats.update(
+            {
+                "total_steps": total_steps,
+                "resumed_from": start_step,
+                "trained_steps": counters["trained_steps"],
+                "skipped_steps": counters.get("skipped_steps", 0),
+                "skip_reasons": counters.get("skip_reasons", {}),
+                "final_metrics": {k: v for k, v in final.items() if k != "step"},
+                "model_dir": MODEL_DIR,
+                "reward": config.reward.kind,
+            }
+        )
+    assert writer.manifest is not None
+    return writer.manifest
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    if src.is_dir():
+        dst.mkdir(parents=True, exist_ok=True)
+        for child in src.iterdir():
+            _link_tree(child, dst / child.name)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _model_identity(model_dir: Path) -> str:
+    """The input model's identity for the manifest: its artifact's hash, else a hash of its weights."""
+    if (model_dir.parent / MANIFEST).is_file():
+        return artifact_hash(model_dir.parent)
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.glob("*.safetensors")) + [model_dir / "config.json"]:
+        digest.update(f"{path.name}:{file_sha256(path)}".encode())
+    return digest.hexdigest()

@@ -1,0 +1,264 @@
+"""Answer extraction, canonical forms and equivalence (mmupt/answers.py)."""
+
+from __future__ import annotations
+
+import doctest
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import mmupt.answers as answers
+from mmupt.answers import (
+    answers_equivalent,
+    canonical_answer,
+    equivalence_key,
+    extract_answer,
+    looks_symbolic,
+    needs_symbolic_check,
+)
+
+
+def test_doctests_pass():
+    result = doctest.testmod(answers)
+    assert result.attempted > 5
+    assert result.failed == 0
+
+
+# ---------------------------------------------------------------------------- extraction
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (r"so \boxed{5}.", "5"),
+        (r"\boxed{\frac{1}{\sqrt{2}}} done", r"\frac{1}{\sqrt{2}}"),
+        (r"first \boxed{1} then \boxed{2} finally \boxed{3}", "3"),
+        (r"\boxed {x+1}", "x+1"),
+        (r"\fbox{7}", "7"),
+        (r"\boxed{\{1,2\}}", r"\{1,2\}"),  # escaped braces do not count for balance
+        (r"\boxed{\boxed{7}}", "7"),  # innermost = last opened
+        (r"\boxed{4} then a truncated \boxed{5", "4"),  # last *balanced* box
+        (r"x\\{y} \boxed{9}", "9"),  # \\ is a line break, not an escaped brace
+        (r"\boxedfoo{3}", None),  # not the \boxed command
+        (r"\boxed{}", None),
+        ("<think>hmm</think><answer> 42 </answer>", "42"),
+        ("<answer>The answer is 3.</answer>", "3"),
+        ("reasoning...\n<answer>17", "17"),  # unterminated tag at the very end
+        ("So the final answer is 12. Thanks!", "12"),
+        ("The answer is $\\frac{1}{2}$.", "\\frac{1}{2}"),
+        ("**Final Answer:** B", "B"),
+        ("The answer is 3.\nActually, the answer is 4.", "4"),  # last phrase wins
+        ("Looking at the options...\n(B)", "B"),
+        ("Looking at the options...\n**C.**", "C"),
+        ("the variable is\ne", None),  # a lowercase final letter is not a choice
+        ("no answer stated here", None),
+        ("", None),
+    ],
+)
+def test_extract_answer(response, expected):
+    assert extract_answer(response) == expected
+
+
+def test_box_wins_over_fallbacks():
+    assert extract_answer(r"The answer is 3. <answer>4</answer> \boxed{5}") == "5"
+    assert extract_answer("The answer is 3. <answer>4</answer>") == "4"
+
+
+def test_only_the_tail_of_a_huge_response_is_searched():
+    head = r"\boxed{1}" + "x" * (answers.MAX_RESPONSE_CHARS + 10)
+    assert extract_answer(head) is None
+    assert extract_answer(head + r"\boxed{2}") == "2"
+
+
+# ---------------------------------------------------------------------------- equivalence classes
+EQUIVALENT = [
+    ["0.5", r"\frac{1}{2}", "1/2", r"\dfrac12", r"\tfrac{1}{2}", "$0.50$", ".5", r"\boxed{\frac12}"],
+    ["(B)", "B", "B.", "B)", "option B", r"\text{B}", "(b)", "Answer: B", "(B) 12 cm"],
+    [r"90^\circ", "90", "90°", r"90^{\circ}", "90 degrees"],
+    [r"50\%", "50", "50%"],
+    ["1,000", "1000", "1{,}000", r"1\,000", r"\$1,000"],
+    ["3.0", "3", "03", "+3", "3."],
+    ["x = 5", "5", r"5\text{ cm}", "5 cm"],
+    [r"-\frac{3}{4}", r"\frac{-3}{4}", "-0.75", "-3/4"],
+    [r"1.5\times10^{3}", "1500", "1.5e3"],
+    [r"\left( 1 , 2.50 \right)", "(1,2.5)", "(1, 5/2)"],
+    ["Yes", "yes", " yes. "],
+]
+
+
+@pytest.mark.parametrize("group", EQUIVALENT, ids=lambda g: g[0])
+def test_equivalence_classes(group):
+    keys = {equivalence_key(answer) for answer in group}
+    assert len(keys) == 1, {answer: equivalence_key(answer) for answer in group}
+    for other in group[1:]:
+        assert answers_equivalent(group[0], other, symbolic=False)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("2", "3"),
+        ("B", "C"),
+        ("(A)", "(B)"),
+        ("0.5", "0.25"),
+        ("1/3", "0.333"),
+        ("1,000", "1,001"),
+        ("(1,2)", "(2,1)"),
+        ("yes", "no"),
+        ("b", "B"),  # a bare lowercase letter is a variable, not choice B
+    ],
+)
+def test_non_equivalent(a, b):
+    assert equivalence_key(a) != equivalence_key(b)
+    assert not answers_equivalent(a, b)
+
+
+def test_canonical_form_examples_and_idempotence():
+    assert canonical_answer("05") == "5"
+    assert canonical_answer("2.50") == "2.5"
+    assert canonical_answer(r"\frac{1}{2}") == canonical_answer("0.5") == "0.5"
+    assert canonical_answer(r"\frac{1}{3}") == "1/3"
+    assert canonical_answer(r"a \cdot b") == r"a\cdot b"  # the space after a command is kept
+    assert equivalence_key("0.5") == "1/2"
+    samples = [group for groups in EQUIVALENT for group in groups] + [
+        r"\frac{\pi}{2}",
+        r"\sqrt2",
+        "x \\in [1,2]",
+    ]
+    for raw in samples:
+        once = canonical_answer(raw)
+        assert canonical_answer(once) == once, raw
+
+
+def test_canonical_is_idempotent_on_random_junk():
+    rng = random.Random(1)
+    atoms = [
+        "1",
+        "0",
+        ".",
+        ",",
+        "/",
+        "-",
+        "x",
+        "=",
+        "(",
+        ")",
+        "{",
+        "}",
+        r"\frac",
+        r"\dfrac",
+        r"\text{",
+        r"\%",
+    ]
+    atoms += [
+        r"^\circ",
+        "$",
+        " ",
+        "B",
+        "(B)",
+        "option ",
+        " cm",
+        r"\left(",
+        r"\sqrt",
+        "*",
+        "Answer: ",
+        r"\boxed{",
+    ]
+    for _ in range(3000):
+        raw = "".join(rng.choice(atoms) for _ in range(rng.randrange(1, 7)))
+        once = canonical_answer(raw)
+        assert canonical_answer(once) == once, raw
+        assert equivalence_key(once) == equivalence_key(raw), raw
+
+
+def test_looks_symbolic_rejects_prose_and_letters():
+    assert looks_symbolic(r"\frac{\pi}{2}")
+    assert looks_symbolic(r"\sin(x)+1")
+    assert not looks_symbolic("B")
+    assert not looks_symbolic("yes")
+    assert not looks_symbolic("x" * (answers.MAX_SYMBOLIC_CHARS + 1) + "+1")
+    # math-verify would read these as products of symbols and call them equal
+    assert not answers_equivalent("yes", "sey")
+
+
+# ---------------------------------------------------------------------------- hostile inputs
+def test_huge_and_nested_responses_return_quickly():
+    hostile = [
+        "a" * 1_000_000,
+        "\\boxed{" * 150_000,
+        "{" * 1_000_000 + r"\boxed{5}",
+        r"\boxed{" + "{" * 200_000 + "}" * 200_000 + "}",
+        "the answer is " * 80_000,
+        r"\boxed{" + "9" * 20_000 + "}",
+        "answer" + " " * 30_000 + "x",  # whitespace runs: regex backtracking bait
+        "final answer" + " " * 30_000,
+        r"\boxed" + " " * 30_000 + "x",
+    ]
+    start = time.perf_counter()
+    for response in hostile:
+        extracted = extract_answer(response)
+        if extracted is not None:
+            canonical_answer(extracted)
+            equivalence_key(extracted)
+            answers_equivalent(extracted, "1")
+    assert time.perf_counter() - start < 2.0
+
+
+def test_code_in_a_box_is_just_a_string(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    payload = f"__import__('os').system('touch {marker}')"
+    extracted = extract_answer(rf"\boxed{{{payload}}}")
+    assert extracted == payload
+    assert isinstance(canonical_answer(extracted), str)
+    assert not needs_symbolic_check(extracted, "0")  # prose-like: never parsed
+    assert not answers_equivalent(extracted, "0")
+    # Even sent straight to the math-verify worker, the LaTeX parser does not evaluate it.
+    assert answers._WORKER.compare(payload, "0", 10.0) is not True
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------- symbolic slow path
+def test_symbolic_equivalence():
+    assert answers_equivalent(r"\frac{\pi}{2}", r"\frac{2\pi}{4}")
+    assert answers_equivalent("x+1", "1+x")
+    assert answers_equivalent(r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}")
+    assert not answers_equivalent(r"\sqrt{2}", r"\sqrt{3}")
+    assert not answers_equivalent(r"\frac{\pi}{2}", r"\frac{2\pi}{4}", symbolic=False)
+
+
+def test_symbolic_check_works_off_the_main_thread():
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(answers_equivalent, f"{k}x+x", f"{k + 1}x") for k in range(2, 5)]
+        results = [future.result(timeout=60) for future in futures]
+    assert results == [True, True, True]
+    assert threading.current_thread() is threading.main_thread()
+
+
+def _compare_and_report_worker(a: str, b: str) -> tuple[bool, int]:
+    return answers_equivalent(a, b), answers._WORKER._process.pid
+
+
+def test_forked_child_starts_its_own_worker():
+    import multiprocessing
+
+    assert answers_equivalent("2v+v", "3v")  # parent worker running
+    parent_worker = answers._WORKER._process.pid
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        equal, child_worker = pool.apply(_compare_and_report_worker, ("2u+u", "3u"))
+    assert equal is True
+    assert child_worker != parent_worker  # the child did not talk over the parent's pipes
+    assert answers_equivalent("2q+q", "3q")
+    assert answers._WORKER._process.pid == parent_worker
+
+
+def test_symbolic_check_is_killed_at_its_timeout():
+    assert answers_equivalent("2y+y", "3y")  # worker warm
+    before = answers.symbolic_timeouts()
+    start = time.perf_counter()
+    # sympy evaluates 9^387420489 in one C call: no signal can interrupt it, a kill can.
+    assert not answers_equivalent(r"9^{9^{9^{9}}}", "z+1", timeout=0.5)
+    assert time.perf_counter() - start < 2.0
+    assert answers.symbolic_timeouts() == before + 1
+    assert answers_equivalent("2w+w", "3w")  # a fresh worker takes over
