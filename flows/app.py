@@ -9,3 +9,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def main_callback() -> None:
+    """Unsupervised post-training (MM-UPT) of multimodal LLMs. Every stage runs alone or in a round."""

@@ -25,3 +25,7 @@ class ArtifactError(MmuptError):
 
 class ModelLoadError(MmuptError):
     """A model directory is missing or does not hold a loadable model."""
+
+
+class NothingSurvivedError(MmuptError):
+    """Synthesis produced no usable question: every candidate was filtered out."""

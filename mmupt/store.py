@@ -210,6 +210,18 @@ def _publish(tmp: Path, out_dir: Path) -> None:
         tmp.rename(out_dir)
 
 
+def flatten_stats(stats: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}} -> {"a/b": 1}``: manifest stats as metric names."""
+    out: dict[str, Any] = {}
+    for key, value in stats.items():
+        name = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(flatten_stats(value, name))
+        else:
+            out[name] = value
+    return out
+
+
 def write_artifact(
     out_dir: str | Path,
     kind: str,
@@ -261,7 +273,8 @@ def read_table(artifact_dir: str | Path, name: str, columns: list[str] | None = 
 
 def iter_batches(artifact_dir: str | Path, name: str, batch_size: int = 256) -> Iterator[pa.RecordBatch]:
     """Stream a table in record batches, for inputs that must not be loaded whole."""
-    handle = pq.ParquetFile(table_path(artifact_dir, name))
+    # pre_buffer=False: the default read-ahead would hold the whole file in memory.
+    handle = pq.ParquetFile(table_path(artifact_dir, name), pre_buffer=False)
     yield from handle.iter_batches(batch_size=batch_size)
 
 

@@ -28,9 +28,9 @@ class ScoringConfig(StrictModel):
         ge=0,
         description="Scoring processes. 0 scores in-process (debugging only: no timeout guard).",
     )
-    chunk_size: int = Field(64, ge=1, description="Responses sent to a worker at a time.")
+    chunk_size: int = Field(128, ge=1, description="Responses sent to a worker at a time.")
     item_timeout_s: float = Field(
-        10.0,
+        30.0,
         gt=0,
         description="Wall-clock limit for scoring one response; a response over it is marked note=timeout.",
     )
@@ -43,12 +43,18 @@ class JudgeConfig(StrictModel):
     The API key is read from the environment variable named by ``api_key_env`` and never logged.
     """
 
-    enabled: bool = Field(False, description="Contact the judge at all. Off by default; tests never turn it on.")
-    base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1 (the /chat/completions parent).")
+    enabled: bool = Field(
+        False, description="Contact the judge at all. Off by default; tests never turn it on."
+    )
+    base_url: str | None = Field(
+        None, description="e.g. http://127.0.0.1:8000/v1 (the /chat/completions parent)."
+    )
     model: str | None = Field(None, description="Model name sent to the judge endpoint.")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key.")
     timeout_s: float = Field(30.0, gt=0, description="HTTP timeout of one judge call.")
-    max_retries: int = Field(2, ge=0, description="Retries of a failed judge call before keeping the rule verdict.")
+    max_retries: int = Field(
+        2, ge=0, description="Retries of a failed judge call before keeping the rule verdict."
+    )
     benchmarks: list[str] = Field(
         default_factory=lambda: ["mathverse", "mathvista"],
         description="Benchmarks whose official scoring uses an LLM (the judge applies only to these).",

@@ -1,7 +1,8 @@
 """Config of the ingest stage: how user datasets are read, checked and normalised into ``samples``.
 
 Almost every field changes which rows are accepted or what their bytes look like, so the config
-is part of the ingest artifact's cache key (``config_hash``). The config file is this one flat
+is part of the ingest artifact's cache key (``config_hash``; ``progress`` and ``read_batch_rows``
+are left out of it, they cannot change the output). The config file is this one flat
 mapping (``columns`` is the only nested section), e.g.::
 
     columns: {problem: question, answer: gt}
@@ -12,13 +13,11 @@ mapping (``columns`` is the only nested section), e.g.::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from schemas.base import StrictModel
 
-LayoutName = Literal["mmupt_parquet", "geoqa_r1v", "hf_parquet", "json", "folder", "world"]
 LAYOUTS: tuple[str, ...] = ("mmupt_parquet", "geoqa_r1v", "hf_parquet", "json", "folder", "world")
 
 QWEN_PATCH = 28  # Qwen2/2.5-VL: 14 px patches merged 2x2; a side shorter than this cannot be patched

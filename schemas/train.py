@@ -177,6 +177,14 @@ class TrainerConfig(StrictModel):
     ray_address: str | None = Field(
         None, description="Ray cluster to join (e.g. 'auto'); None: start a local Ray."
     )
+    on_no_update: Literal["error", "warn"] = Field(
+        "error",
+        description=(
+            "When every step was skipped (no prompt got a pseudo-label), the model never changed. error: the job "
+            "fails with the skip reasons. warn: it publishes the unchanged model with trained_steps 0 in the stats "
+            "(for campaigns that let the gate decide)."
+        ),
+    )
     fail_at_step: int | None = Field(
         None,
         ge=1,

@@ -63,6 +63,15 @@ def truncated_png() -> bytes:
     return data[: len(data) // 2]
 
 
+def bad_crc_png() -> bytes:
+    """A PNG whose pixel-data checksum is wrong (bit rot): it decodes, only ``verify`` notices."""
+    data = bytearray(png(size=(64, 64)))
+    at = data.find(b"IDAT")
+    length = struct.unpack(">I", data[at - 4 : at])[0]
+    data[at + 4 + length] ^= 0xFF  # first byte of the IDAT CRC
+    return bytes(data)
+
+
 def corrupt_bytes() -> bytes:
     return b"this is not an image at all"
 

@@ -26,8 +26,8 @@ def summary_tables(manifest: Manifest) -> list[Table]:
     for name in columns:
         key = {"read": "rows_read", "accepted": "rows_accepted", "rejected": "rows_rejected"}.get(name, name)
         counts.add_column(name.replace("_", " "), justify="right", footer=str(stats[key]))
-    for source, row in stats["sources"].items():
-        counts.add_row(source, row["layout"], *(str(row[name]) for name in columns))
+    for row in stats["sources"]:
+        counts.add_row(row["source"], row["layout"], *(str(row[name]) for name in columns))
     tables = [counts]
     if stats["reject_reasons"]:
         reasons = Table(title="reject reasons")

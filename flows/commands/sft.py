@@ -12,8 +12,6 @@ from flows.app import app
 from schemas.base import load_config
 from schemas.model import TinyModelConfig
 from schemas.sft import SFTConfig
-from stages.bootstrap import bootstrap_tiny_model
-from stages.sft import run_sft
 
 console = Console()
 
@@ -28,6 +26,8 @@ def model_command(
 
     Example: mmupt model --world runs/world --out runs/tiny-model
     """
+    from stages.bootstrap import bootstrap_tiny_model  # heavy (torch, transformers): import on use
+
     cfg = load_config(TinyModelConfig, config)
     path = bootstrap_tiny_model(world, cfg, out)
     console.print(f"tiny model saved to [bold]{path}[/]")
@@ -44,6 +44,8 @@ def sft_command(
 
     Example: mmupt sft --model runs/tiny-model --world runs/world --out runs/sft
     """
+    from stages.sft import run_sft  # heavy (torch, transformers): import on use
+
     cfg = load_config(SFTConfig, config)
     result = run_sft(model, world, out, cfg)
     console.print(

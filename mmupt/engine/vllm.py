@@ -67,7 +67,11 @@ class VLLMEngine:
         self.processor = load_processor(path)
         tokenizer = self.processor.tokenizer
         self.stop_ids = sorted(
-            {i for i in (tokenizer.convert_tokens_to_ids(t) for t in STOP_TOKENS) if isinstance(i, int) and i >= 0}
+            {
+                i
+                for i in (tokenizer.convert_tokens_to_ids(t) for t in STOP_TOKENS)
+                if isinstance(i, int) and i >= 0
+            }
         )
         options: dict[str, Any] = {
             "model": str(path),
@@ -81,7 +85,9 @@ class VLLMEngine:
             options["max_model_len"] = max_model_len
         self.llm = vllm.LLM(**options)
 
-    def generate(self, requests: Sequence[GenerationRequest], sampling: SamplingParams) -> list[list[Completion]]:
+    def generate(
+        self, requests: Sequence[GenerationRequest], sampling: SamplingParams
+    ) -> list[list[Completion]]:
         if not requests:
             return []
         prompts = [self._prompt(request) for request in requests]
@@ -121,12 +127,16 @@ class VLLMEngine:
     def _completions(self, output: Any, n: int) -> list[Completion]:
         samples = sorted(output.outputs, key=lambda o: o.index)
         if len(samples) != n:
-            raise RuntimeError(f"vLLM returned {len(samples)} samples for request {output.request_id}, expected {n}")
+            raise RuntimeError(
+                f"vLLM returned {len(samples)} samples for request {output.request_id}, expected {n}"
+            )
         completions = []
         for sample in samples:
             ids = list(sample.token_ids)
             stopped = sample.finish_reason == "stop"
             if stopped and ids and ids[-1] in self.stop_ids:
                 ids = ids[:-1]  # the contract: token_ids exclude the stop token (as the hf backend)
-            completions.append(Completion(text=sample.text, token_ids=ids, finish_reason="stop" if stopped else "length"))
+            completions.append(
+                Completion(text=sample.text, token_ids=ids, finish_reason="stop" if stopped else "length")
+            )
         return completions

@@ -42,7 +42,12 @@ class JudgeClient:
 
     def _post(self, prompt: str) -> str:
         body = json.dumps(
-            {"model": self.config.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0, "max_tokens": 4}
+            {
+                "model": self.config.model,
+                "messages": [{"role": "user", "content": prompt}],
+                "temperature": 0,
+                "max_tokens": 4,
+            }
         ).encode()
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.config.api_key_env or "", "")

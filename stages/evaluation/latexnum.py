@@ -23,7 +23,14 @@ MAX_DEPTH = 40
 MAX_EXPONENT = 1024
 
 _TOKEN_RE = re.compile(r"(\d+\.?\d*|\.\d+)|(\\[A-Za-z]+)|(\S)")
-_FUNCTIONS = {"sin": math.sin, "cos": math.cos, "tan": math.tan, "ln": math.log, "log": math.log, "exp": math.exp}
+_FUNCTIONS = {
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "ln": math.log,
+    "log": math.log,
+    "exp": math.exp,
+}
 _REPLACEMENTS = (
     ("\\left", ""),
     ("\\right", ""),

@@ -61,7 +61,17 @@ def _mathverse_stats(items: Sequence[EvalItem], verdicts: Sequence[Verdict]) -> 
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in (
-        Benchmark("mathvista", "MathVista", "testmini", "task", "accuracy", mathvista_loader.load, mathvista.score, mathvista.aggregate, splits=("testmini", "test")),
+        Benchmark(
+            "mathvista",
+            "MathVista",
+            "testmini",
+            "task",
+            "accuracy",
+            mathvista_loader.load,
+            mathvista.score,
+            mathvista.aggregate,
+            splits=("testmini", "test"),
+        ),
         Benchmark(
             "mathverse",
             "MathVerse",
@@ -74,7 +84,17 @@ BENCHMARKS: dict[str, Benchmark] = {
             splits=("testmini",),
             extra_stats=_mathverse_stats,
         ),
-        Benchmark("mathvision", "MATH-Vision", "test", "subject", "accuracy", mathvision_loader.load, mathvision.score, mathvision.aggregate, splits=("test", "testmini")),
+        Benchmark(
+            "mathvision",
+            "MATH-Vision",
+            "test",
+            "subject",
+            "accuracy",
+            mathvision_loader.load,
+            mathvision.score,
+            mathvision.aggregate,
+            splits=("test", "testmini"),
+        ),
         Benchmark(
             "wemath",
             "We-Math",
@@ -87,9 +107,39 @@ BENCHMARKS: dict[str, Benchmark] = {
             splits=("testmini",),
             extra_stats=_wemath_stats,
         ),
-        Benchmark("chartqa", "ChartQA", "test", "source", chartqa.METRIC, chartqa_loader.load, chartqa.score, chartqa.aggregate, splits=("test", "val")),
-        Benchmark("iconqa", "IconQA", "test", "ques_type", "accuracy", iconqa_loader.load, iconqa.score, iconqa.aggregate, splits=("test", "val")),
-        Benchmark("world", "embedded world (held-out)", "heldout", "task", "accuracy", world_loader.load, world.score, world.aggregate, splits=("heldout",)),
+        Benchmark(
+            "chartqa",
+            "ChartQA",
+            "test",
+            "source",
+            chartqa.METRIC,
+            chartqa_loader.load,
+            chartqa.score,
+            chartqa.aggregate,
+            splits=("test", "val"),
+        ),
+        Benchmark(
+            "iconqa",
+            "IconQA",
+            "test",
+            "ques_type",
+            "accuracy",
+            iconqa_loader.load,
+            iconqa.score,
+            iconqa.aggregate,
+            splits=("test", "val"),
+        ),
+        Benchmark(
+            "world",
+            "embedded world (held-out)",
+            "heldout",
+            "task",
+            "accuracy",
+            world_loader.load,
+            world.score,
+            world.aggregate,
+            splits=("heldout",),
+        ),
     )
 }
 

@@ -15,7 +15,9 @@ from stages.evaluation.types import EvalItem, MetricRow, Rejected, Verdict
 _MLFLOW_UNSAFE_RE = re.compile(r"[^\w.\- /]")
 
 
-def predictions_table(benchmark: str, items: Sequence[EvalItem], responses: Sequence[str], verdicts: Sequence[Verdict]) -> pa.Table:
+def predictions_table(
+    benchmark: str, items: Sequence[EvalItem], responses: Sequence[str], verdicts: Sequence[Verdict]
+) -> pa.Table:
     return pa.table(
         {
             "id": [i.id for i in items],
@@ -60,7 +62,9 @@ def overall(rows: Sequence[MetricRow], primary_metric: str) -> MetricRow | None:
     return next((r for r in rows if r.metric == primary_metric and r.subset == "all"), None)
 
 
-def scores_json(benchmark: str, primary_metric: str, rows: Sequence[MetricRow], stats: dict[str, Any]) -> dict[str, Any]:
+def scores_json(
+    benchmark: str, primary_metric: str, rows: Sequence[MetricRow], stats: dict[str, Any]
+) -> dict[str, Any]:
     """``{"benchmark", "primary_metric", "overall", "n", "metrics": {metric: {subset: {value, n}}}, "stats"}``."""
     metrics: dict[str, dict[str, dict[str, float | int]]] = {}
     for row in rows:

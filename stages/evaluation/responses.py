@@ -67,7 +67,9 @@ def read_responses(path: str | Path) -> ResponseSet:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise InputDataError(f"{path}: line {number}: not valid JSON ({err.msg}); expected JSON Lines") from None
+            raise InputDataError(
+                f"{path}: line {number}: not valid JSON ({err.msg}); expected JSON Lines"
+            ) from None
         _add(out, row, f"line {number}")
     if not out.responses and not out.bad_rows:
         raise InputDataError(f"{path}: no responses found (expected JSON Lines with 'id' and 'response')")

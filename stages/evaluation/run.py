@@ -60,7 +60,9 @@ def load_benchmark(bench: Benchmark, data_path: Path, config: EvalConfig, load_i
                 loaded = attempt(other)
             except InputDataError:
                 continue
-            logger.warning("%s: split %r not found in %s; using split %r", bench.name, split, data_path, other)
+            logger.warning(
+                "%s: split %r not found in %s; using split %r", bench.name, split, data_path, other
+            )
             return loaded
         raise
 
@@ -83,7 +85,9 @@ def _note_counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _judge(bench: Benchmark, items: list[EvalItem], responses: list[str], verdicts: list[Verdict], config: EvalConfig) -> tuple[list[Verdict], dict[str, Any]]:
+def _judge(
+    bench: Benchmark, items: list[EvalItem], responses: list[str], verdicts: list[Verdict], config: EvalConfig
+) -> tuple[list[Verdict], dict[str, Any]]:
     if not config.judge.enabled or bench.name not in config.judge.benchmarks:
         return verdicts, {"used": False}
     from stages.evaluation.judge import JudgeClient
@@ -91,7 +95,13 @@ def _judge(bench: Benchmark, items: list[EvalItem], responses: list[str], verdic
     client = JudgeClient(config.judge)
     judged = client.recheck(items, responses, verdicts)
     flipped = sum(a.correct != b.correct for a, b in zip(verdicts, judged, strict=True))
-    return judged, {"used": True, "model": config.judge.model, "calls": client.calls, "failures": client.failures, "flipped": flipped}
+    return judged, {
+        "used": True,
+        "model": config.judge.model,
+        "calls": client.calls,
+        "failures": client.failures,
+        "flipped": flipped,
+    }
 
 
 def score_and_write(
@@ -133,17 +143,25 @@ def score_and_write(
         stats.update(bench.extra_stats(items, verdicts))
     if notes.get("scorer_error"):
         first = next(v.note for v in verdicts if v.note and v.note.startswith("scorer_error"))
-        logger.warning("%d response(s) hit a scorer error (scored wrong), first: %s", notes["scorer_error"], first)
+        logger.warning(
+            "%d response(s) hit a scorer error (scored wrong), first: %s", notes["scorer_error"], first
+        )
     summary = scores_json(bench.name, bench.primary_metric, rows, stats)
     stats["overall"] = summary["overall"]
-    with ArtifactWriter(out_dir, KIND, config=config, inputs=inputs, required=("predictions", "scores", "rejects")) as writer:
+    with ArtifactWriter(
+        out_dir, KIND, config=config, inputs=inputs, required=("predictions", "scores", "rejects")
+    ) as writer:
         writer.write("predictions", predictions_table(bench.name, items, responses, verdicts))
         writer.write("scores", scores_table(bench.name, rows))
         writer.write("rejects", rejects_table(loaded.rejects))
         writer.stats.update(stats)
-        (writer.workdir / SCORES_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+        (writer.workdir / SCORES_JSON).write_text(
+            json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+        )
     assert writer.manifest is not None
-    logger.info("%s: %s = %s over %d items", bench.name, bench.primary_metric, summary["overall"], summary["n"])
+    logger.info(
+        "%s: %s = %s over %d items", bench.name, bench.primary_metric, summary["overall"], summary["n"]
+    )
     return writer.manifest
 
 
@@ -174,13 +192,21 @@ def run_score(
             f"(first response ids: {list(answers.responses)[:FIRST_FEW]}; first data ids: {[i.id for i in loaded.items[:FIRST_FEW]]})"
         )
     if unknown:
-        logger.warning("%d response id(s) are not in the %s data and are not scored, e.g. %s", len(unknown), bench.name, unknown[:FIRST_FEW])
+        logger.warning(
+            "%d response id(s) are not in the %s data and are not scored, e.g. %s",
+            len(unknown),
+            bench.name,
+            unknown[:FIRST_FEW],
+        )
     stats: dict[str, Any] = {
         "mode": "score",
         "n_data_items": len(loaded.items),
         "n_without_response": len(loaded.items) - len(items),
         "unknown_ids": {"count": len(unknown), "first": unknown[:FIRST_FEW]},
-        "duplicate_response_ids": {"count": len(answers.duplicate_ids), "first": answers.duplicate_ids[:FIRST_FEW]},
+        "duplicate_response_ids": {
+            "count": len(answers.duplicate_ids),
+            "first": answers.duplicate_ids[:FIRST_FEW],
+        },
         "bad_response_rows": {"count": len(answers.bad_rows), "first": answers.bad_rows[:FIRST_FEW]},
     }
     inputs = {"data": _data_hash(loaded), "responses": file_sha256(Path(responses_path))}
@@ -216,7 +242,9 @@ def run_evaluate(
     loaded = load_benchmark(bench, Path(data_path), config, load_images=True)
     if not loaded.items:
         reasons = dict(Counter(r.reason for r in loaded.rejects))
-        raise InputDataError(f"{data_path}: no evaluable {bench.name} items ({len(loaded.rejects)} rejected: {reasons})")
+        raise InputDataError(
+            f"{data_path}: no evaluable {bench.name} items ({len(loaded.rejects)} rejected: {reasons})"
+        )
     engine = _engine_for(model, config)
     responses: list[str] = []
     truncated = tokens = 0
@@ -243,4 +271,6 @@ def run_evaluate(
         "sampling": config.sampling.model_dump(),
     }
     inputs = {"data": _data_hash(loaded), "model": str(engine.model_id)}
-    return score_and_write(bench, loaded, loaded.items, responses, Path(out_dir), config, inputs=inputs, stats=stats)
+    return score_and_write(
+        bench, loaded, loaded.items, responses, Path(out_dir), config, inputs=inputs, stats=stats
+    )

@@ -19,6 +19,7 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from schemas.ingest import QWEN_PATCH, IngestConfig
@@ -81,6 +82,8 @@ def _check_header(image: Image.Image, config: IngestConfig) -> None:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode.startswith("I;16"):  # Pillow clips 16-bit values to 255 (white): keep the top 8 bits
+        image = Image.fromarray((np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8))
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if has_alpha:
         rgba = image.convert("RGBA")

@@ -90,6 +90,8 @@ def _batched(rows: Iterable[RawRow], size: int) -> Batches:
 # ---------------------------------------------------------------------------- Parquet
 def _open_parquet(path: Path, display: str) -> pq.ParquetFile:
     try:
+        # pre_buffer (pyarrow's default) reads ahead every row group iter_batches will visit, so
+        # memory grows with the file; off, it stays at about one row group.
         return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except (OSError, pa.ArrowException, ValueError) as err:
         raise InputDataError(f"{display}: not a readable Parquet file ({err})") from None

@@ -17,7 +17,6 @@ each refusal has a reason code (``records.REASONS``) and a detail.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -81,7 +80,9 @@ class Tally:
             "images_resized": self.images_resized,
             "oracle_answers": self.oracle_answers,
             "repeated_source_ids": self.repeated_source_ids,
-            "sources": {name: vars(source) for name, source in self.sources.items()},
+            # a list, not a mapping keyed by file name: stats are flattened into metric names
+            # (mmupt.store.flatten_stats), and file names are not valid metric names
+            "sources": [{"source": name, **vars(source)} for name, source in self.sources.items()],
         }
 
 
@@ -112,7 +113,7 @@ def _progress(config: IngestConfig, total: int | None) -> Iterator[tuple[Progres
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        disable=not (config.progress and console.is_terminal and sys.stderr.isatty()),
+        disable=not (config.progress and console.is_terminal),
     )
     with progress:
         yield progress, progress.add_task("ingest", total=total)
@@ -174,8 +175,10 @@ def run_ingest(
     counts = [count_rows(source) for source in planned]
     total = None if None in counts else sum(c for c in counts if c is not None)
     tally = Tally()
+    # Settings that cannot change the artifact's bytes stay out of its cache key.
+    keyed = config.model_dump(mode="json", exclude={"progress", "read_batch_rows"})
     with ArtifactWriter(
-        out_dir, "ingest", config=config, inputs=inputs, required=("samples", "rejects")
+        out_dir, "ingest", config=keyed, inputs=inputs, required=("samples", "rejects")
     ) as writer:
         state = _RunState(
             tally,

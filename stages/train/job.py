@@ -118,11 +118,14 @@ def run_train(
             ", ".join(f"{k} {v}" for k, v in sorted(counters.get("skip_reasons", {}).items()))
             or "none recorded"
         )
-        raise TrainJobError(
+        message = (
             f"{out}: no step had a trainable group ({total_steps} steps; skipped groups by reason: {reasons}), so "
             f"the model was never updated; see {out / METRICS_FILE} and {out / STEPS_DIR}/: check that responses "
             "end in \\boxed{...} (e.g. SFT first), raise rollout.max_response_length or lower reward.vote.min_vote_ratio"
         )
+        if config.trainer.on_no_update == "error":
+            raise TrainJobError(message)
+        log.warning("%s (trainer.on_no_update: warn: publishing the unchanged model)", message)
     manifest = _publish(out, config, paths, model_path, total_steps, start_step, counters, metrics)
     return TrainResult(
         out_dir=out,

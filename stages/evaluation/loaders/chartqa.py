@@ -11,7 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stages.evaluation.loaders.common import Built, Loaded, RowProblem, clean_gold, collect, find_data_files, require
+from stages.evaluation.loaders.common import (
+    Built,
+    Loaded,
+    RowProblem,
+    clean_gold,
+    collect,
+    find_data_files,
+    require,
+)
 from stages.evaluation.types import EvalItem, LoadOptions
 
 SUBSET_KEY = "source"

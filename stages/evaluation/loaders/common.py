@@ -159,7 +159,9 @@ def require(row: dict[str, Any], *names: str) -> None:
     """Raise ``RowProblem('missing_field')`` naming the first absent or null field."""
     for name in names:
         if row.get(name) is None:
-            raise RowProblem("missing_field", f"field {name!r} is missing or null (fields: {sorted(row)[:12]})")
+            raise RowProblem(
+                "missing_field", f"field {name!r} is missing or null (fields: {sorted(row)[:12]})"
+            )
 
 
 # ---------------------------------------------------------------------------- images
@@ -171,7 +173,9 @@ def _within(path: Path, roots: Iterable[Path]) -> bool:
 def _read_image_file(raw: str, bases: list[Path]) -> bytes:
     relative = Path(raw)
     if relative.is_absolute():
-        raise RowProblem("image_path", f"absolute image path {raw!r} is not allowed; paths are relative to the data")
+        raise RowProblem(
+            "image_path", f"absolute image path {raw!r} is not allowed; paths are relative to the data"
+        )
     tried = []
     candidates = [base / relative for base in bases] + [base / "images" / relative for base in bases]
     for candidate in candidates:
@@ -292,7 +296,9 @@ def collect(
             if wanted is not None and value not in wanted:
                 continue
         if item.id in seen_ids:
-            rejects.append(Rejected(item.id, source, "duplicate_id", f"id {item.id!r} appears twice ({label})"))
+            rejects.append(
+                Rejected(item.id, source, "duplicate_id", f"id {item.id!r} appears twice ({label})")
+            )
             continue
         if options.load_images:
             try:
@@ -308,7 +314,9 @@ def collect(
         items.append(item)
     if wanted is not None and complete_scan and (unknown := sorted(wanted - set(seen_subsets))):
         valid = ", ".join(sorted(seen_subsets)) or "none"
-        raise ConfigError(f"subsets: {unknown} not found in {benchmark} {key_label(subset_key)}; valid values: {valid}")
+        raise ConfigError(
+            f"subsets: {unknown} not found in {benchmark} {key_label(subset_key)}; valid values: {valid}"
+        )
     return Loaded(items, rejects, files, options.split)
 
 

@@ -75,12 +75,18 @@ def build(row: dict[str, Any], label: str, path: Path) -> Built:
         gold, problem = clean_gold(row["answer"]), question
     elif ques_type == "choose_txt":
         gold = _gold_letter(row["answer"], choices)
-        listed = "\n".join(f"({letter}) {c}" for letter, c in zip(letters(len(choices)), choices, strict=True))
+        listed = "\n".join(
+            f"({letter}) {c}" for letter, c in zip(letters(len(choices)), choices, strict=True)
+        )
         problem = f"{question}\nChoices:\n{listed}"
     else:
         hub_images = [row[f"choice_image_{i}"] for i in range(5) if row.get(f"choice_image_{i}") is not None]
         refs = hub_images or list(choices)  # folder layouts: file names inside the problem folder
-        gold = _gold_letter(row["answer"], choices) if choices else _gold_letter(row["answer"], [str(i) for i in range(len(refs))])
+        gold = (
+            _gold_letter(row["answer"], choices)
+            if choices
+            else _gold_letter(row["answer"], [str(i) for i in range(len(refs))])
+        )
         listed = "\n".join(f"({letter}) image {i + 1}" for i, letter in enumerate(letters(len(refs))))
         problem = f"{question}\nThe first image is the question; the options are the next images:\n{listed}"
         image_refs += refs
@@ -98,18 +104,26 @@ def build(row: dict[str, Any], label: str, path: Path) -> Built:
 
 def _folder_rows(root: Path, split: str) -> Iterator[tuple[Path, str, dict[str, Any]]]:
     """Rows of the problem-folder layout: ``<split>/<ques_type>/<pid>/data.json``."""
-    for data_json in sorted(root.glob(f"**/{split}/*/*/data.json"), key=lambda p: (p.parent.parent.name, _num(p.parent.name))):
+    for data_json in sorted(
+        root.glob(f"**/{split}/*/*/data.json"), key=lambda p: (p.parent.parent.name, _num(p.parent.name))
+    ):
         pid_dir = data_json.parent
         try:
             row = json.loads(data_json.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise InputDataError(f"{data_json}: line {err.lineno}: not valid JSON ({err.msg})") from None
         row.setdefault("ques_type", pid_dir.parent.name)
-        yield data_json, f"{pid_dir.parent.name}/{pid_dir.name}", {**row, "_pid": pid_dir.name, "_dir": str(pid_dir)}
+        yield (
+            data_json,
+            f"{pid_dir.parent.name}/{pid_dir.name}",
+            {**row, "_pid": pid_dir.name, "_dir": str(pid_dir)},
+        )
 
 
 def _problems_rows(problems: Path, root: Path, split: str) -> Iterator[tuple[Path, str, dict[str, Any]]]:
-    folders = {p.parent.parent.name + "/" + p.parent.name: p.parent for p in root.glob(f"**/{split}/*/*/image.png")}
+    folders = {
+        p.parent.parent.name + "/" + p.parent.name: p.parent for p in root.glob(f"**/{split}/*/*/image.png")
+    }
     for label, row in read_json_rows(problems):
         if row.get("split", split) != split:
             continue

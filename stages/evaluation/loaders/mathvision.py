@@ -10,7 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stages.evaluation.loaders.common import Built, Loaded, RowProblem, clean_gold, collect, find_data_files, letters, require
+from stages.evaluation.loaders.common import (
+    Built,
+    Loaded,
+    RowProblem,
+    clean_gold,
+    collect,
+    find_data_files,
+    letters,
+    require,
+)
 from stages.evaluation.types import EvalItem, LoadOptions
 
 SUBSET_KEY = "subject"
@@ -19,7 +28,9 @@ SUBSET_KEY = "subject"
 def build_problem(question: str, options: list[str]) -> str:
     if not options:
         return question
-    listed = "\n".join(f"({letter}) {option}" for letter, option in zip(letters(len(options)), options, strict=True))
+    listed = "\n".join(
+        f"({letter}) {option}" for letter, option in zip(letters(len(options)), options, strict=True)
+    )
     return f"{question}\nOptions:\n{listed}"
 
 

@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stages.evaluation.loaders.common import Built, Loaded, RowProblem, clean_gold, collect, find_data_files, letters, require
+from stages.evaluation.loaders.common import (
+    Built,
+    Loaded,
+    RowProblem,
+    clean_gold,
+    collect,
+    find_data_files,
+    letters,
+    require,
+)
 from stages.evaluation.types import EvalItem, LoadOptions
 
 SUBSET_KEY = "task"
@@ -56,7 +65,12 @@ def build_query(row: dict[str, Any]) -> str:
     parts = [hint, question]
     choices = row.get("choices") or []
     if choices:
-        parts.append("\n".join(["Choices:"] + [f"({letter}) {c}" for letter, c in zip(letters(len(choices)), choices, strict=True)]))
+        parts.append(
+            "\n".join(
+                ["Choices:"]
+                + [f"({letter}) {c}" for letter, c in zip(letters(len(choices)), choices, strict=True)]
+            )
+        )
     return "\n".join(parts).strip()
 
 

@@ -12,7 +12,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stages.evaluation.loaders.common import Built, Loaded, RowProblem, clean_gold, collect, find_data_files, require
+from stages.evaluation.loaders.common import (
+    Built,
+    Loaded,
+    RowProblem,
+    clean_gold,
+    collect,
+    find_data_files,
+    require,
+)
 from stages.evaluation.types import EvalItem, LoadOptions
 
 SUBSET_KEY = "steps"
@@ -30,7 +38,9 @@ def build(row: dict[str, Any], label: str, path: Path) -> Built:
     key = str(row["key"]).strip()
     match = _KEY_RE.match(key)
     if not match:
-        raise RowProblem("bad_value", f"key {key!r} is not 2steps_1..2, 2steps_multi, 3steps_1..3 or 3steps_multi")
+        raise RowProblem(
+            "bad_value", f"key {key!r} is not 2steps_1..2, 2steps_multi, 3steps_1..3 or 3steps_multi"
+        )
     steps = int(match.group(1))
     gold = clean_gold(row["answer"]).upper()
     if not re.fullmatch(r"[A-H]", gold):

@@ -12,7 +12,15 @@ from typing import Any
 
 from mmupt.errors import InputDataError
 from mmupt.store import MANIFEST, read_table
-from stages.evaluation.loaders.common import Built, DataFiles, Loaded, RowProblem, collect, read_parquet_rows, require
+from stages.evaluation.loaders.common import (
+    Built,
+    DataFiles,
+    Loaded,
+    RowProblem,
+    collect,
+    read_parquet_rows,
+    require,
+)
 from stages.evaluation.types import EvalItem, LoadOptions
 
 SUBSET_KEY = "task"
@@ -49,7 +57,11 @@ def _rows(path: Path, split: str) -> Iterator[tuple[Path, str, dict[str, Any]]]:
 def load(data_path: Path, options: LoadOptions) -> Loaded:
     data_path = Path(data_path)
     if not ((data_path / MANIFEST).is_file() or (data_path.is_file() and data_path.suffix == ".parquet")):
-        raise InputDataError(f"{data_path}: not a world artifact (no {MANIFEST}) nor a world .parquet file; run `mmupt world --out DIR`")
+        raise InputDataError(
+            f"{data_path}: not a world artifact (no {MANIFEST}) nor a world .parquet file; run `mmupt world --out DIR`"
+        )
     root = data_path if data_path.is_dir() else data_path.parent
     files = DataFiles("parquet", [data_path], root)
-    return collect(files, build, options, subset_key=SUBSET_KEY, benchmark="world", rows=_rows(data_path, options.split))
+    return collect(
+        files, build, options, subset_key=SUBSET_KEY, benchmark="world", rows=_rows(data_path, options.split)
+    )

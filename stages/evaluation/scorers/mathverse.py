@@ -5,8 +5,9 @@ Official procedure (ZrrSkywalker/MathVerse ``evaluation/``): GPT-4 extracts the 
 (``score_answer_s2.py``, "quick match" = exact string equality); accuracy is reported per
 ``problem_version`` and overall, plus per subject / subfield.
 
-Here: the shared ``extract_answer``; multiple-choice is right when the extracted letter is the
-gold letter, or when the extracted text is equivalent to the gold option's text (parsed from the
+Here: the shared ``extract_answer``; multiple-choice is right when the extracted letter(s) are
+the gold letter(s) (a few golds are written "(C)", "C\\nD" or as the option text, normalised at
+load time), or when the extracted text is equivalent to the gold option's text (parsed from the
 question's "Choices:" block, absent in Vision Only); free-form is right when
 ``answers_equivalent(extracted, gold)`` (numbers exact, units and degree signs dropped, symbolic
 check for formulas). The optional LLM judge (config ``judge``) re-checks what this marks wrong.
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mmupt.answers import answers_equivalent, extract_answer
-from stages.evaluation.loaders.mathverse import TEXT_ONLY, VISION_VERSIONS
+from stages.evaluation.loaders.mathverse import TEXT_ONLY, VISION_VERSIONS, letter_set
 from stages.evaluation.scorers.common import EMPTY, NO_ANSWER, accuracy_rows, choice_letter, is_empty, tail
 from stages.evaluation.types import EvalItem, MetricRow, Verdict
 
@@ -33,14 +34,16 @@ def score(item: EvalItem, response: str) -> Verdict:
     extracted = extract_answer(tail(response))
     if extracted is None:
         return Verdict(None, False, NO_ANSWER)
-    if item.meta["question_type"] == "multi-choice":
-        choices: dict[str, str] = item.meta.get("choices") or {}
-        letter = choice_letter(extracted, len(choices) or None)
-        if letter is not None:
-            return Verdict(letter, letter == item.gold)
-        gold_text = choices.get(item.gold)
-        return Verdict(extracted, bool(gold_text) and answers_equivalent(extracted, gold_text))
-    return Verdict(extracted, answers_equivalent(extracted, item.gold))
+    gold_letters: list[str] | None = item.meta.get("gold_letters")
+    if item.meta["question_type"] != "multi-choice" or not gold_letters:
+        return Verdict(extracted, answers_equivalent(extracted, item.gold))
+    choices: dict[str, str] = item.meta.get("choices") or {}
+    letter = choice_letter(extracted, len(choices) or None)
+    letters = [letter] if letter else letter_set(extracted)
+    if letters:
+        return Verdict(",".join(letters), letters == gold_letters)
+    gold_text = choices.get(gold_letters[0]) if len(gold_letters) == 1 else None
+    return Verdict(extracted, bool(gold_text) and answers_equivalent(extracted, gold_text))
 
 
 def overall_scope(items: Sequence[EvalItem]) -> str:

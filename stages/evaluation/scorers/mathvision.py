@@ -156,9 +156,8 @@ def extract(response: str) -> str:
     """The official ``model_answer`` of a response (evaluate.py's extraction, then find_math_answer)."""
     answer = response.strip()
     for c in "ABCDE":
-        if (
-            answer.endswith((f" {c}.", f" ({c})."))
-            or answer.startswith((f"{c}\n", f"({c})\n", f"({c}) {c}\n"))
+        if answer.endswith((f" {c}.", f" ({c}).")) or answer.startswith(
+            (f"{c}\n", f"({c})\n", f"({c}) {c}\n")
         ):
             answer = c
     after_is = answer.split("is ")[-1].rstrip(".")

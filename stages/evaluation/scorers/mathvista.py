@@ -33,7 +33,17 @@ from stages.evaluation.types import EvalItem, MetricRow, Verdict
 
 BREAKDOWNS: tuple[tuple[str, ...], ...] = tuple(
     (key,)
-    for key in ("question_type", "answer_type", "language", "source", "category", "task", "context", "grade", "skills")
+    for key in (
+        "question_type",
+        "answer_type",
+        "language",
+        "source",
+        "category",
+        "task",
+        "context",
+        "grade",
+        "skills",
+    )
 )
 MAX_MATCH_CHARS = 500
 """Extractions are cut to this length before edit distances (bounds the O(n*m) work)."""
@@ -94,8 +104,10 @@ def normalize(extraction: str, item: EvalItem) -> str | None:
         choices: list[str] = meta["choices"]
         text = extraction.strip()
         paren = _PAREN_LETTER_RE.findall(text)
-        letter = paren[0].upper() if paren else choice_letter(text, len(choices))
-        if letter is not None and ord(letter) - ord("A") < len(choices):
+        if paren:  # official: "(x)" anywhere -> "X", which is then a letter or matched by distance
+            text = paren[0].upper()
+        letter = choice_letter(text, len(choices))
+        if letter is not None:
             return choices[ord(letter) - ord("A")]
         return nearest_choice(text, choices)
     if meta["answer_type"] == "integer":

@@ -65,7 +65,9 @@ def score(item: EvalItem, response: str) -> Verdict:
 
 
 # ---------------------------------------------------------------------------- four dimensions
-def problem_groups(items: Sequence[EvalItem], verdicts: Sequence[Verdict]) -> tuple[list[tuple[int, list[bool], bool]], int]:
+def problem_groups(
+    items: Sequence[EvalItem], verdicts: Sequence[Verdict]
+) -> tuple[list[tuple[int, list[bool], bool]], int]:
     """Complete problems as (steps, one-step verdicts, multi-step verdict), and the incomplete count."""
     by_group: dict[str, dict[str, bool]] = defaultdict(dict)
     steps_of: dict[str, int] = {}

@@ -1,0 +1,349 @@
+"""Prefect flows: one UPT round, and the continual campaign that repeats it.
+
+    round k:  synthesize (model k) -> mix -> train -> evaluate -> gate
+    campaign: round 0 (bootstrap + ingest + baseline evaluation), then rounds 1..N; round k+1 starts
+              from the promoted model of round k; stop after N rounds, on collapse, or after M
+              rejected rounds in a row.
+
+Every stage is a task in ``tasks/stages.py`` (cached by input hashes + config + code version), so a
+re-run of a finished campaign skips every finished stage, and a crashed one resumes from its last
+finished stage. MLflow: parent run per campaign (round metrics at ``step=k``), child run per round,
+nested run per stage (``tasks/tracking.py``); the promoted model carries the alias ``champion``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.locking import campaign_lock
+from mmupt import tracking
+from mmupt.errors import NothingSurvivedError
+from schemas.campaign import CampaignConfig
+from stages.gate import collapse_reason, gate, read_train_metrics, round_signals, suite_scores
+from tasks.caching import output_ready
+from tasks.reporting import publish_round_report
+from tasks.stages import (
+    bootstrap_task,
+    evaluate_task,
+    ingest_task,
+    mix_task,
+    sft_task,
+    synthesize_task,
+    train_task,
+    world_task,
+)
+from tasks.tracking import prefect_ids
+
+
+def check_inputs(config: CampaignConfig) -> None:
+    """Fail before any work when the config names files that do not exist."""
+    from mmupt.errors import MmuptError
+    from mmupt.modeling.loader import check_model_dir
+
+    if config.start_model is not None:
+        check_model_dir(config.start_model)
+    for source in config.sources:
+        for path in source.paths:
+            if not Path(path).exists():
+                raise MmuptError(f"sources: {path} does not exist (fix the path in the campaign config)")
+    for spec in config.benchmarks:
+        if spec.data is not None and not Path(spec.data).exists():
+            raise MmuptError(
+                f"benchmarks: {spec.name} data {spec.data} does not exist (fix `data` in the config)"
+            )
+
+
+def run_stage(task_fn: Any, config: CampaignConfig, out_dir: Path, *args: Any, **kwargs: Any) -> Path:
+    """Run one stage task with the campaign's retry/timeout policy; refresh its cache if the output is gone."""
+    configured = task_fn.with_options(
+        retries=config.stage_retries,
+        timeout_seconds=config.stage_timeout_s,
+        refresh_cache=not output_ready(out_dir),
+    )
+    return Path(configured(*args, out_dir=out_dir, **kwargs))
+
+
+def evaluate_suite(
+    config: CampaignConfig, model_dir: Path, world_dir: Path | None, round_dir: Path, run_id: str | None
+) -> dict[str, Path]:
+    out = {}
+    for spec in config.benchmarks:
+        data = world_dir if spec.name == "world" else spec.data
+        out[spec.name] = run_stage(
+            evaluate_task,
+            config,
+            round_dir / f"evaluate-{spec.name}",
+            model_dir,
+            spec,
+            data,
+            config.evaluate,
+            parent_run_id=run_id,
+        )
+    return out
+
+
+class Timer:
+    """``timing_s/<phase>`` for the round's MLflow run."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, phase: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.seconds[f"timing_s/{phase}"] = time.perf_counter() - started
+
+
+@flow(name="mmupt-round", log_prints=True)
+def round_flow(
+    config: CampaignConfig,
+    campaign_dir: Path,
+    round_index: int,
+    model_dir: Path,
+    samples_dir: Path,
+    world_dir: Path | None,
+    champion_scores: dict[str, float],
+    probe_history: list[float],
+    parent_run_id: str | None = None,
+) -> dict[str, Any]:
+    """One round: synthesize -> mix -> train -> evaluate -> gate. Returns the round's record."""
+    logger = get_run_logger()
+    round_dir = campaign_dir / f"round-{round_index}"
+    timer = Timer()
+    with tracking.run(
+        f"round-{round_index}", parent_run_id=parent_run_id, tags={**prefect_ids(), "round": str(round_index)}
+    ) as active:
+        run_id = active.info.run_id
+        synthetic = None
+        ratio = config.synthesize.synthetic_ratio if config.synthesize is not None else 0.0
+        synthesis_note = None
+        if ratio > 0:
+            try:
+                synthetic = timer(
+                    "synthesize",
+                    run_stage,
+                    synthesize_task,
+                    config,
+                    round_dir / "synthesize",
+                    samples_dir,
+                    model_dir,
+                    config.synthesize,
+                    parent_run_id=run_id,
+                )
+            except NothingSurvivedError as err:
+                # A model that writes no usable question this round still trains on the originals.
+                synthesis_note, ratio = f"synthesis kept nothing, trained on originals only: {err}", 0.0
+                logger.warning(synthesis_note)
+        mixed = timer(
+            "mix",
+            run_stage,
+            mix_task,
+            config,
+            round_dir / "mix",
+            samples_dir,
+            synthetic,
+            ratio,
+            config.train.trainer.seed + round_index,
+            parent_run_id=run_id,
+        )
+        trained = timer(
+            "train",
+            run_stage,
+            train_task,
+            config,
+            round_dir / "train",
+            mixed,
+            model_dir,
+            config.train,
+            parent_run_id=run_id,
+        )
+        new_model = trained / "model"
+        evals = timer("evaluate", evaluate_suite, config, new_model, world_dir, round_dir, run_id)
+
+        scores = suite_scores(evals, config.benchmarks)
+        decision = gate(champion_scores, scores, config.gate)
+        signals = round_signals(read_train_metrics(trained))
+        collapse = collapse_reason(signals, probe_history, config.collapse)
+        record = {
+            "round": round_index,
+            "model_dir": str(new_model),
+            "scores": scores,
+            "signals": signals,
+            "promote": decision.promote,
+            "decision": decision.reason,
+            "deltas": decision.deltas,
+            "collapse": collapse,
+            "timings": timer.seconds,
+            "synthesis_note": synthesis_note,
+            "mlflow_run_id": run_id,
+        }
+        (round_dir / "decision.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+        tracking.log_metrics(
+            {
+                **{f"eval/{k}": v for k, v in scores.items()},
+                **signals,
+                **timer.seconds,
+                "gate/promoted": float(decision.promote),
+            }
+        )
+        if decision.promote:
+            tracking.register_model(new_model, f"{config.name}-model", alias="champion")
+        logger.info(
+            "round %d: %s%s", round_index, decision.reason, f"; collapse: {collapse}" if collapse else ""
+        )
+        publish_round_report(record, config)
+    return record
+
+
+def bootstrap_round(
+    config: CampaignConfig, campaign_dir: Path, run_id: str
+) -> tuple[Path, Path, Path | None]:
+    """Round 0: the starting model (embedded: world -> tiny model -> first SFT) and the ingested samples."""
+    round_dir = campaign_dir / "round-0"
+    world_dir = None
+    if config.embedded is not None:
+        world_dir = run_stage(
+            world_task, config, round_dir / "world", config.embedded.world, parent_run_id=run_id
+        )
+        base = run_stage(
+            bootstrap_task,
+            config,
+            round_dir / "base-model",
+            world_dir,
+            config.embedded.model,
+            parent_run_id=run_id,
+        )
+        sft = run_stage(
+            sft_task, config, round_dir / "sft", base, world_dir, config.embedded.sft, parent_run_id=run_id
+        )
+        model_dir = sft / "model"
+        sources, layout = [world_dir], "world"
+        ingest_config = config.ingest.model_copy(update={"splits": ["unlabeled"]})
+    else:
+        assert config.start_model is not None  # enforced by CampaignConfig
+        model_dir = config.start_model
+        sources = [p for source in config.sources for p in source.paths]
+        layout = config.sources[0].layout if len({s.layout for s in config.sources}) == 1 else None
+        ingest_config = config.ingest
+    samples = run_stage(
+        ingest_task, config, round_dir / "ingest", sources, layout, ingest_config, parent_run_id=run_id
+    )
+    return model_dir, samples, world_dir
+
+
+@flow(name="mmupt-campaign", log_prints=True)
+def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
+    """Continual self-improvement: baseline round 0, then up to ``config.rounds`` UPT rounds."""
+    logger = get_run_logger()
+    out_dir = Path(out_dir).resolve()
+    check_inputs(config)
+    with campaign_lock(out_dir, config):
+        tracking.use_campaign(out_dir, config.name)
+        history: list[dict[str, Any]] = []
+        with tracking.run(
+            "campaign", params=config.flat(), tags={**prefect_ids(), "campaign": config.name}
+        ) as parent:
+            parent_id = parent.info.run_id
+            with tracking.run("round-0", parent_run_id=parent_id, tags={**prefect_ids(), "round": "0"}) as r0:
+                champion, samples, world_dir = bootstrap_round(config, out_dir, r0.info.run_id)
+                evals = evaluate_suite(config, champion, world_dir, out_dir / "round-0", r0.info.run_id)
+                champion_scores = suite_scores(evals, config.benchmarks)
+                tracking.log_metrics({f"eval/{k}": v for k, v in champion_scores.items()})
+                tracking.register_model(champion, f"{config.name}-model", alias="champion")
+            baseline = {
+                "round": 0,
+                "model_dir": str(champion),
+                "scores": champion_scores,
+                "promote": True,
+                "decision": "baseline",
+                "signals": {},
+                "collapse": None,
+                "timings": {},
+            }
+            (out_dir / "round-0" / "decision.json").write_text(json.dumps(baseline, indent=2, sort_keys=True))
+            history.append(baseline)
+            tracking.log_metrics({f"eval/{k}": v for k, v in champion_scores.items()}, step=0)
+
+            rejections, probe_history, stop_reason = 0, [], f"finished {config.rounds} rounds"
+            for k in range(1, config.rounds + 1):
+                record = round_flow(
+                    config,
+                    out_dir,
+                    k,
+                    champion,
+                    samples,
+                    world_dir,
+                    champion_scores,
+                    probe_history,
+                    parent_run_id=parent_id,
+                )
+                history.append(record)
+                tracking.log_metrics(
+                    {
+                        **{f"eval/{n}": v for n, v in record["scores"].items()},
+                        **record["signals"],
+                        "gate/promoted": float(record["promote"]),
+                    },
+                    step=k,
+                )
+                if "label/accuracy" in record["signals"]:
+                    probe_history.append(record["signals"]["label/accuracy"])
+                if record["promote"]:
+                    champion, champion_scores, rejections = Path(record["model_dir"]), record["scores"], 0
+                else:
+                    rejections += 1
+                if record["collapse"]:
+                    stop_reason = f"stopped after round {k}: self-reward collapse ({record['collapse']})"
+                    break
+                if rejections >= config.gate.max_consecutive_rejections:
+                    stop_reason = f"stopped after round {k}: {rejections} rejected rounds in a row"
+                    break
+            summary = {
+                "campaign": config.name,
+                "champion": str(champion),
+                "champion_scores": champion_scores,
+                "stop_reason": stop_reason,
+                "rounds": history,
+                "mlflow_run_id": parent_id,
+                "tracking_uri": tracking.tracking_uri(out_dir),
+            }
+            (out_dir / "campaign.summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+            logger.info("campaign %s: %s; champion %s", config.name, stop_reason, champion)
+    return summary
+
+
+def rerun_round(config: CampaignConfig, out_dir: Path, round_index: int) -> dict[str, Any]:
+    """Run round ``round_index`` of an existing campaign from the champion before it (cached stages skip)."""
+    from mmupt.errors import MmuptError
+
+    out_dir = Path(out_dir).resolve()
+    summary_path = out_dir / "campaign.summary.json"
+    if not summary_path.is_file():
+        raise MmuptError(f"{out_dir}: no campaign.summary.json; run `mmupt campaign` first")
+    if round_index < 1:
+        raise MmuptError(f"--round must be >= 1 (round 0 is the baseline), got {round_index}")
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    earlier = [r for r in summary["rounds"] if r["round"] < round_index]
+    champion = next((r for r in reversed(earlier) if r["promote"]), summary["rounds"][0])
+    probes = [r["signals"]["label/accuracy"] for r in earlier if "label/accuracy" in r.get("signals", {})]
+    world = out_dir / "round-0" / "world"
+    with campaign_lock(out_dir, config):
+        tracking.use_campaign(out_dir, config.name)
+        return round_flow(
+            config,
+            out_dir,
+            round_index,
+            Path(champion["model_dir"]),
+            out_dir / "round-0" / "ingest",
+            world if world.is_dir() else None,
+            champion["scores"],
+            probes,
+            parent_run_id=summary["mlflow_run_id"],
+        )

@@ -1,0 +1,115 @@
+"""``mmupt campaign``, ``mmupt round``, ``mmupt compare`` and ``mmupt demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.app import app
+from flows.runtime import check_prefect_server, configure
+from schemas.base import load_config
+from schemas.campaign import CampaignConfig
+from stages.compare import compare_campaign, comparison_rows, plot_comparison
+
+console = Console()
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+DEMO_CONFIG = CONFIGS / "demo.yaml"
+
+
+def print_comparison(campaign_dir: Path) -> Path:
+    comparison = compare_campaign(campaign_dir)
+    header, rows = comparison_rows(comparison)
+    table = Table(title=f"rounds of {campaign_dir}")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    png = plot_comparison(comparison, campaign_dir / "comparison.png")
+    console.print(f"plot: {png}")
+    return png
+
+
+def where_to_look(campaign_dir: Path, summary: dict) -> None:
+    console.print(f"stop: {summary['stop_reason']}")
+    console.print(f"champion model: [bold]{summary['champion']}[/]")
+    uri = summary["tracking_uri"]
+    if uri.startswith("sqlite"):
+        console.print(f"MLflow UI:  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
+    else:
+        console.print(f"MLflow UI:  {uri}")
+    console.print("Prefect UI: bash deploy/start_prefect.sh   (then http://127.0.0.1:4200)")
+
+
+def run_campaign(config: CampaignConfig, out: Path) -> dict:
+    configure()
+    check_prefect_server()
+    from flows.campaign import campaign_flow
+
+    summary = campaign_flow(config, out)
+    console.rule("[bold]comparison")
+    print_comparison(out.resolve())
+    where_to_look(out, summary)
+    return summary
+
+
+@app.command("campaign")
+def campaign_command(
+    config: Annotated[Path, typer.Option(help="Campaign YAML (CampaignConfig).")],
+    out: Annotated[Path, typer.Option(help="Campaign directory (artifacts, MLflow store).")],
+    rounds: Annotated[int | None, typer.Option(help="Override the number of rounds.")] = None,
+) -> None:
+    """Run a continual campaign through Prefect: round 0 baseline, then UPT rounds with gating.
+
+    Example: mmupt campaign --config configs/demo.yaml --out runs/campaign
+    """
+    overrides = {"rounds": rounds} if rounds else None
+    run_campaign(load_config(CampaignConfig, config, overrides), out)
+
+
+@app.command("round")
+def round_command(
+    config: Annotated[Path, typer.Option(help="Campaign YAML (CampaignConfig).")],
+    out: Annotated[Path, typer.Option(help="Campaign directory with a finished round 0.")],
+    round_index: Annotated[int, typer.Option("--round", help="Round number k >= 1 to (re)run.")],
+) -> None:
+    """(Re)run one round of an existing campaign from its current champion (finished stages are cached).
+
+    Example: mmupt round --config configs/demo.yaml --out runs/campaign --round 1
+    """
+    configure()
+    from flows.campaign import rerun_round
+
+    record = rerun_round(load_config(CampaignConfig, config), out, round_index)
+    console.print(
+        f"round {round_index}: {'promoted' if record['promote'] else 'rejected'} — {record['decision']}"
+    )
+
+
+@app.command("compare")
+def compare_command(
+    campaign: Annotated[Path, typer.Option(help="Campaign directory.")],
+) -> None:
+    """Compare all rounds of a campaign (DuckDB over its Parquet artifacts) and write comparison.png.
+
+    Example: mmupt compare --campaign runs/demo
+    """
+    print_comparison(campaign)
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Option(help="Campaign directory for the demo.")] = Path("runs/demo"),
+    rounds: Annotated[int | None, typer.Option(help="UPT rounds after the baseline.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Campaign YAML; default configs/demo.yaml.")] = None,
+) -> None:
+    """The embedded default end to end: world -> tiny model -> first SFT -> UPT rounds, via Prefect + MLflow.
+
+    Example: mmupt demo --out runs/demo --rounds 2
+    """
+    overrides = {"rounds": rounds} if rounds else None
+    run_campaign(load_config(CampaignConfig, config or DEMO_CONFIG, overrides), out)

@@ -1,0 +1,33 @@
+"""Entry points for Prefect deployments: flows whose parameters are a config *file*.
+
+A deployment's parameters must be plain JSON, so scheduled runs name a YAML file (versioned with
+the code) instead of carrying a whole config object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from flows.runtime import configure
+from schemas.base import load_config
+from schemas.campaign import CampaignConfig
+
+configure()
+
+
+@flow(name="mmupt-campaign-from-file")
+def campaign_from_file(config_path: str, out_dir: str) -> dict:
+    """Run ``flows.campaign.campaign_flow`` with the config at ``config_path``."""
+    from flows.campaign import campaign_flow
+
+    return campaign_flow(load_config(CampaignConfig, config_path), Path(out_dir))
+
+
+@flow(name="mmupt-round-from-file")
+def round_from_file(config_path: str, out_dir: str, round_index: int) -> dict:
+    """Run one round of the campaign at ``out_dir`` from its current champion."""
+    from flows.campaign import rerun_round
+
+    return rerun_round(load_config(CampaignConfig, config_path), Path(out_dir), round_index)

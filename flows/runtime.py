@@ -1,0 +1,45 @@
+"""Process-level defaults the flows need before Prefect or MLflow is imported.
+
+The embedded defaults must work with no server at all: Prefect then starts a temporary local API,
+which can take longer than its 20 s default to come up on a loaded 2-core machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def configure() -> None:
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PREFECT_HOME", str(Path.home() / ".cache" / "mmupt" / "prefect"))
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "mmupt" / "torch_extensions"))
+
+
+def check_prefect_server() -> None:
+    """With ``PREFECT_API_URL`` set, fail fast (with the URL) when that server is down."""
+    import urllib.error
+    import urllib.request
+
+    from mmupt.errors import MmuptError
+
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        return
+    try:
+        urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=5).read()
+    except (urllib.error.URLError, OSError) as err:
+        raise MmuptError(
+            f"Prefect server at {url} is not reachable ({err}); start it with deploy/start_prefect.sh "
+            "or unset PREFECT_API_URL to run with a temporary local server"
+        ) from None

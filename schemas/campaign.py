@@ -1,0 +1,120 @@
+"""Config of a continual campaign: rounds of synthesize -> mix -> train -> evaluate -> gate.
+
+The embedded default fills ``embedded`` (world + tiny model + first SFT) and needs nothing else;
+a real campaign sets ``start_model`` and ``sources`` instead and leaves ``embedded`` null.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from schemas.base import StrictModel
+from schemas.demo import EmbeddedConfig
+from schemas.evaluate import EvalConfig
+from schemas.ingest import IngestConfig
+from schemas.synthesize import SynthesizeConfig
+from schemas.train import TrainConfig
+
+
+class SourceConfig(StrictModel):
+    """Unlabeled data to ingest once at the start of the campaign."""
+
+    paths: list[Path] = Field(min_length=1, description="Files or folders, in any supported layout.")
+    layout: str | None = Field(
+        None, description="Force a layout (see `mmupt ingest --help`); auto-detected if null."
+    )
+
+
+class BenchmarkSpec(StrictModel):
+    """One benchmark of the evaluation suite."""
+
+    name: str = Field(
+        description="Benchmark name (world, mathvista, mathverse, mathvision, wemath, chartqa, iconqa)."
+    )
+    data: Path | None = Field(
+        None, description="Local data path; null for `world` (the campaign's own world)."
+    )
+    limit: int | None = Field(None, ge=1, description="Evaluate the first N items only (quick runs).")
+    gate_metric: str = Field(
+        "accuracy", description="The metric of this benchmark the gate compares across rounds."
+    )
+
+
+class GateConfig(StrictModel):
+    """When a round's model is promoted to start the next round."""
+
+    tolerance: float = Field(
+        0.02,
+        ge=0,
+        description="A round is rejected if any gated benchmark drops by more than this (absolute).",
+    )
+    max_consecutive_rejections: int = Field(
+        2, ge=1, description="Stop the campaign after this many rejected rounds."
+    )
+
+
+class CollapseConfig(StrictModel):
+    """Stop signals for self-reward collapse (TTRL reports accuracy rising, then falling)."""
+
+    max_vote_share: float = Field(
+        0.98, gt=0, le=1, description="Mean vote share above this means answers no longer differ: collapse."
+    )
+    max_probe_drop: float = Field(
+        0.1,
+        ge=0,
+        description="Stop when pseudo-label accuracy on the hidden probe falls this far below its best.",
+    )
+
+
+class CampaignConfig(StrictModel):
+    """Everything a campaign needs; each section is the config of the stage that consumes it."""
+
+    name: str = Field(
+        "embedded", pattern=r"^[A-Za-z0-9_.-]+$", description="Campaign (and MLflow experiment) name."
+    )
+    rounds: int = Field(2, ge=1, description="Unsupervised rounds after the baseline (round 0).")
+    embedded: EmbeddedConfig | None = Field(
+        default_factory=EmbeddedConfig,
+        description="Build world + tiny model + first SFT; null for a real model.",
+    )
+    start_model: Path | None = Field(
+        None, description="Checkpoint directory of model(0) when `embedded` is null."
+    )
+    sources: list[SourceConfig] = Field(
+        default_factory=list,
+        description="Unlabeled data; empty with `embedded` = the world's unlabeled split.",
+    )
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="Ingest settings.")
+    synthesize: SynthesizeConfig | None = Field(
+        default_factory=SynthesizeConfig,
+        description="Question synthesis each round; null to train on originals only.",
+    )
+    train: TrainConfig = Field(
+        default_factory=TrainConfig, description="GRPO with majority-vote self-reward."
+    )
+    evaluate: EvalConfig = Field(
+        default_factory=EvalConfig, description="Sampling and scoring of evaluation."
+    )
+    benchmarks: list[BenchmarkSpec] = Field(
+        default_factory=lambda: [BenchmarkSpec(name="world")], description="The evaluation suite (and gate)."
+    )
+    gate: GateConfig = Field(default_factory=GateConfig)
+    collapse: CollapseConfig = Field(default_factory=CollapseConfig)
+    stage_timeout_s: float = Field(6 * 3600, gt=0, description="Prefect timeout of any one stage task.")
+    stage_retries: int = Field(
+        1, ge=0, description="Retries of a stage after a transient (non-validation) failure."
+    )
+
+    @model_validator(mode="after")
+    def _has_a_start(self) -> CampaignConfig:
+        if self.embedded is None and self.start_model is None:
+            raise ValueError(
+                "set `start_model` (a checkpoint directory) or keep `embedded` for the demo world"
+            )
+        if self.embedded is None and not self.sources:
+            raise ValueError("a campaign without `embedded` needs `sources` (unlabeled data to ingest)")
+        if any(b.name == "world" for b in self.benchmarks) and self.embedded is None:
+            raise ValueError("benchmark `world` needs the embedded world; remove it or keep `embedded`")
+        return self

@@ -1,0 +1,132 @@
+"""Round comparison: one DuckDB query per question over every round's artifacts.
+
+``compare_campaign`` returns benchmarks x rounds, self-reward signals per round (vote share,
+pseudo-label accuracy, skipped share from the training rollouts and metrics) and synthetic-question
+survival per round, and draws them as one PNG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmupt.errors import MmuptError
+from mmupt.store import duckdb_views
+
+SCORES_SQL = """
+SELECT round, benchmark, value FROM scores
+WHERE metric = 'accuracy' AND subset = 'all' AND round IS NOT NULL
+ORDER BY round, benchmark
+"""
+
+ROLLOUTS_SQL = """
+SELECT round,
+       avg(vote_share) AS vote_share,
+       avg(CASE WHEN pseudo_label IS NULL THEN 1.0 ELSE 0.0 END) AS skipped_share,
+       avg(reward) AS reward_mean,
+       count(DISTINCT prompt_id) AS prompts
+FROM rollouts GROUP BY round ORDER BY round
+"""
+
+SURVIVAL_SQL = """
+SELECT s.round, s.kept, coalesce(r.dropped, 0) AS dropped,
+       s.kept / (s.kept + coalesce(r.dropped, 0)) AS survival
+FROM (SELECT round, count(*)::DOUBLE AS kept FROM synthetic GROUP BY round) s
+LEFT JOIN (SELECT round, count(*)::DOUBLE AS dropped FROM rejects WHERE artifact LIKE '%synthesize%' GROUP BY round) r
+USING (round) ORDER BY s.round
+"""
+
+
+@dataclass
+class Comparison:
+    rounds: list[int]
+    scores: dict[str, dict[int, float]]  # benchmark -> round -> accuracy
+    signals: dict[int, dict[str, float]]  # round -> vote_share / skipped_share / reward_mean / label_accuracy
+    survival: dict[int, float]  # round -> share of synthetic candidates kept
+
+
+def compare_campaign(campaign_dir: str | Path) -> Comparison:
+    campaign_dir = Path(campaign_dir)
+    if not campaign_dir.is_dir():
+        raise MmuptError(f"{campaign_dir}: campaign directory not found")
+    con = duckdb_views(campaign_dir)
+    views = {row[0] for row in con.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    if "scores" not in views:
+        raise MmuptError(f"{campaign_dir}: no evaluation scores yet (run at least round 0 of a campaign)")
+    scores: dict[str, dict[int, float]] = {}
+    for round_index, benchmark, value in con.sql(SCORES_SQL).fetchall():
+        scores.setdefault(benchmark, {})[round_index] = value
+    signals: dict[int, dict[str, float]] = {}
+    if "rollouts" in views:
+        for round_index, share, skipped, reward, _ in con.sql(ROLLOUTS_SQL).fetchall():
+            signals[round_index] = {"vote_share": share, "skipped_share": skipped, "reward_mean": reward}
+    metric_files = sorted(campaign_dir.glob("round-*/train/metrics.jsonl"))
+    if metric_files:
+        listing = ", ".join(f"'{p}'" for p in metric_files)
+        rows = (
+            con.sql(
+                f"""SELECT TRY_CAST(regexp_extract(filename, 'round-([0-9]+)', 1) AS INTEGER) AS round,
+                       avg("label/accuracy") FROM read_json_auto([{listing}], filename = true, union_by_name = true)
+                GROUP BY round"""
+            ).fetchall()
+            if _has_label_accuracy(con, listing)
+            else []
+        )
+        for round_index, accuracy in rows:
+            if accuracy is not None:
+                signals.setdefault(round_index, {})["label_accuracy"] = accuracy
+    survival = {}
+    if "synthetic" in views:
+        survival = {r: s for r, _, _, s in con.sql(SURVIVAL_SQL).fetchall()}
+    rounds = sorted({r for per in scores.values() for r in per} | set(signals))
+    return Comparison(rounds=rounds, scores=scores, signals=signals, survival=survival)
+
+
+def _has_label_accuracy(con, listing: str) -> bool:
+    columns = con.sql(f"DESCRIBE SELECT * FROM read_json_auto([{listing}], union_by_name = true)").fetchall()
+    return any(col[0] == "label/accuracy" for col in columns)
+
+
+def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    """A header and rows (metrics x rounds) ready for printing."""
+    header = ["metric"] + [f"round {r}" for r in comparison.rounds]
+
+    def cells(values: dict[int, float]) -> list[str]:
+        return [f"{values[r]:.3f}" if values.get(r) is not None else "-" for r in comparison.rounds]
+
+    rows = [[f"{name} accuracy"] + cells(per) for name, per in sorted(comparison.scores.items())]
+    for key in ("vote_share", "label_accuracy", "skipped_share", "reward_mean"):
+        per = {r: s[key] for r, s in comparison.signals.items() if key in s}
+        if per:
+            rows.append([key] + cells(per))
+    if comparison.survival:
+        rows.append(["synthetic survival"] + cells(comparison.survival))
+    return header, rows
+
+
+def plot_comparison(comparison: Comparison, out_png: str | Path) -> Path:
+    """Accuracy per benchmark and self-reward signals across rounds, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, per in sorted(comparison.scores.items()):
+        xs = sorted(per)
+        left.plot(xs, [per[x] for x in xs], marker="o", label=name)
+    left.set(title="accuracy by round", xlabel="round", ylabel="accuracy")
+    left.legend()
+    for key in ("vote_share", "label_accuracy", "skipped_share"):
+        per = {r: s[key] for r, s in comparison.signals.items() if key in s}
+        if per:
+            xs = sorted(per)
+            right.plot(xs, [per[x] for x in xs], marker="o", label=key)
+    right.set(title="self-reward signals by round", xlabel="round")
+    if right.lines:
+        right.legend()
+    fig.tight_layout()
+    out_png = Path(out_png)
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png

@@ -1,0 +1,1 @@
+"""One loader per benchmark: both public layouts -> ``EvalItem``s (see ``common.collect``)."""

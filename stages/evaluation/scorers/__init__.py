@@ -1,0 +1,1 @@
+"""One scorer per benchmark: ``score(item, response) -> Verdict`` and ``aggregate(items, verdicts)``."""

@@ -1,0 +1,110 @@
+"""Gate and collapse detection: decide whether a round's model is promoted, and whether to stop.
+
+Pure functions over numbers the other stages already wrote (evaluation ``scores``, training
+``metrics.jsonl``), so every decision can be recomputed and audited after the fact.
+
+- Gate: promote only if no gated benchmark drops by more than ``tolerance`` (absolute) against
+  the champion; improvements are not required (a flat round still promotes: self-improvement is
+  noisy, and a later round may build on it).
+- Collapse (TTRL, arXiv:2504.16084, reports pseudo-label accuracy rising then falling): stop when
+  the mean vote share saturates (the model answers one thing whatever the question) or when
+  pseudo-label accuracy on the hidden probe falls ``max_probe_drop`` below its best.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from mmupt.store import read_table
+from schemas.campaign import BenchmarkSpec, CollapseConfig, GateConfig
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reason: str
+    deltas: dict[str, float] = field(default_factory=dict)
+
+
+def suite_scores(eval_dirs: dict[str, Path], specs: list[BenchmarkSpec]) -> dict[str, float]:
+    """``{benchmark: value of its gate metric over all items}`` from each evaluation artifact."""
+    out = {}
+    for spec in specs:
+        scores = read_table(eval_dirs[spec.name], "scores")
+        hit = scores.filter(
+            pc.and_(pc.equal(scores["metric"], spec.gate_metric), pc.equal(scores["subset"], "all"))
+        )
+        if hit.num_rows == 0:
+            raise KeyError(f"{eval_dirs[spec.name]}: no '{spec.gate_metric}' over subset 'all' in scores")
+        out[spec.name] = float(hit["value"][0].as_py())
+    return out
+
+
+def gate(champion: dict[str, float], candidate: dict[str, float], config: GateConfig) -> GateDecision:
+    """Promote unless a benchmark regresses by more than the tolerance.
+
+    >>> gate({"world": 0.5}, {"world": 0.49}, GateConfig(tolerance=0.02)).promote
+    True
+    >>> gate({"world": 0.5}, {"world": 0.4}, GateConfig(tolerance=0.02)).reason
+    'world regressed by 0.100 (> 0.020)'
+    """
+    deltas = {name: candidate[name] - champion[name] for name in champion if name in candidate}
+    regressions = {name: d for name, d in deltas.items() if d < -config.tolerance}
+    if regressions:
+        worst = min(regressions, key=regressions.get)
+        return GateDecision(
+            False, f"{worst} regressed by {-regressions[worst]:.3f} (> {config.tolerance:.3f})", deltas
+        )
+    gains = ", ".join(f"{n} {d:+.3f}" for n, d in sorted(deltas.items()))
+    return GateDecision(True, f"no regression beyond {config.tolerance:.3f} ({gains})", deltas)
+
+
+def read_train_metrics(train_dir: Path) -> list[dict[str, float]]:
+    path = Path(train_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def round_signals(steps: list[dict[str, float]], tail: int = 3) -> dict[str, float]:
+    """Self-reward signals of a round: means over its last ``tail`` steps."""
+    last = steps[-tail:]
+    signals = {}
+    for key in (
+        "vote/share_mean",
+        "label/accuracy",
+        "reward/mean",
+        "vote/skipped_share",
+        "vote/unanimous_share",
+    ):
+        values = [s[key] for s in last if isinstance(s.get(key), int | float)]
+        if values:
+            signals[key] = sum(values) / len(values)
+    return signals
+
+
+def collapse_reason(
+    signals: dict[str, float], probe_history: list[float], config: CollapseConfig
+) -> str | None:
+    """Why self-reward has collapsed, or None.
+
+    >>> collapse_reason({"vote/share_mean": 0.99}, [], CollapseConfig(max_vote_share=0.98))
+    'vote share 0.990 > 0.980: answers no longer depend on the question'
+    >>> collapse_reason({"label/accuracy": 0.5}, [0.8, 0.7], CollapseConfig(max_probe_drop=0.1))
+    'pseudo-label accuracy 0.500 fell 0.300 below its best 0.800'
+    """
+    share = signals.get("vote/share_mean")
+    if share is not None and share > config.max_vote_share:
+        return (
+            f"vote share {share:.3f} > {config.max_vote_share:.3f}: answers no longer depend on the question"
+        )
+    probe = signals.get("label/accuracy")
+    if probe is not None and probe_history:
+        best = max(probe_history)
+        if best - probe > config.max_probe_drop:
+            return f"pseudo-label accuracy {probe:.3f} fell {best - probe:.3f} below its best {best:.3f}"
+    return None

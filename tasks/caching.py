@@ -1,0 +1,70 @@
+"""Cache keys for stage tasks: input artifact hashes + config hash + code version.
+
+A stage re-run with the same inputs, config and code is a cache hit (Prefect shows it as
+``Cached``). The flow asks for a refresh when the output artifact is missing, so deleting an
+artifact re-runs its stage instead of returning a path to nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from mmupt.store import MANIFEST, code_version, read_manifest
+
+UNCACHED_PARAMS = {"parent_run_id"}  # bookkeeping that differs per run but never changes the output
+
+
+def fingerprint_path(path: Path) -> str:
+    """Identity of an input path: the artifact's content hash, or a model directory's file stats."""
+    if (path / MANIFEST).is_file():
+        return read_manifest(path).content_hash
+    if (path.parent / MANIFEST).is_file():  # e.g. <sft artifact>/model
+        return f"{read_manifest(path.parent).content_hash}/{path.name}"
+    if path.is_dir():
+        stats = sorted(
+            (p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.iterdir() if p.is_file()
+        )
+        return hashlib.sha256(json.dumps(stats).encode()).hexdigest()
+    if path.is_file():
+        stat = path.stat()
+        return f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}"
+    return f"missing:{path}"
+
+
+def fingerprint(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.config_hash()
+    if isinstance(value, Path):
+        return fingerprint_path(value)
+    if isinstance(value, list | tuple):
+        return [fingerprint(v) for v in value]
+    if isinstance(value, dict):
+        return {k: fingerprint(v) for k, v in sorted(value.items())}
+    return value
+
+
+def stage_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Prefect ``cache_key_fn``: everything that determines a stage's output, except ``out_dir``.
+
+    ``out_dir`` is part of the key by its string only, so the same inputs written elsewhere are a
+    different artifact.
+    """
+    payload = {
+        "task": context.task.name,
+        "code": code_version(),
+        "params": {
+            k: (str(v) if k == "out_dir" else fingerprint(v))
+            for k, v in sorted(parameters.items())
+            if k not in UNCACHED_PARAMS
+        },
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def output_ready(out_dir: Path) -> bool:
+    return (Path(out_dir) / MANIFEST).is_file()

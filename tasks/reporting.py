@@ -1,0 +1,46 @@
+"""Prefect markdown artifact per round, linking to its MLflow run."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from schemas.campaign import CampaignConfig
+
+
+def round_markdown(record: dict[str, Any], config: CampaignConfig, mlflow_link: str | None) -> str:
+    lines = [
+        f"# {config.name}: round {record['round']}",
+        "",
+        f"**Gate:** {'promoted' if record['promote'] else 'rejected'} — {record['decision']}",
+        "",
+    ]
+    if record.get("collapse"):
+        lines += [f"**Collapse:** {record['collapse']}", ""]
+    lines += ["| benchmark | score | delta vs champion |", "|---|---:|---:|"]
+    for name, value in sorted(record["scores"].items()):
+        delta = record.get("deltas", {}).get(name)
+        lines.append(f"| {name} | {value:.3f} | {'' if delta is None else f'{delta:+.3f}'} |")
+    if record.get("signals"):
+        lines += ["", "| self-reward signal | value |", "|---|---:|"]
+        lines += [f"| {k} | {v:.3f} |" for k, v in sorted(record["signals"].items())]
+    if mlflow_link:
+        lines += ["", f"MLflow run: {mlflow_link}"]
+    return "\n".join(lines)
+
+
+def publish_round_report(record: dict[str, Any], config: CampaignConfig) -> None:
+    from prefect.artifacts import create_markdown_artifact
+
+    ui = os.environ.get("MLFLOW_UI_URL") or os.environ.get("MLFLOW_TRACKING_URI", "")
+    link = (
+        f"{ui.rstrip('/')}/#/experiments/runs/{record['mlflow_run_id']}"
+        if ui.startswith("http")
+        else (f"run id {record['mlflow_run_id']}")
+    )
+    key = f"{config.name}-round-{record['round']}".lower().replace("_", "-").replace(".", "-")
+    create_markdown_artifact(
+        markdown=round_markdown(record, config, link),
+        key=key,
+        description=f"round {record['round']} of campaign {config.name}",
+    )

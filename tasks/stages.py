@@ -1,0 +1,151 @@
+"""Thin Prefect tasks around the stages: call one stage, track it, return the artifact path.
+
+Every task shares one policy: cache key = input artifact hashes + config hash + code version
+(``tasks.caching``), results persisted (small: a path), retries only for transient failures
+(``tasks.policy``). Retry counts and timeouts come from the campaign config via ``with_options``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from mmupt.store import read_manifest
+from schemas.campaign import BenchmarkSpec
+from schemas.evaluate import EvalConfig
+from schemas.ingest import IngestConfig
+from schemas.model import TinyModelConfig
+from schemas.sft import SFTConfig
+from schemas.synthesize import SynthesizeConfig
+from schemas.train import TrainConfig
+from schemas.world import WorldConfig
+from tasks.caching import stage_cache_key
+from tasks.policy import is_transient
+from tasks.tracking import log_manifest, stage_run
+
+STAGE_TASK = dict(
+    cache_key_fn=stage_cache_key,
+    persist_result=True,
+    cache_result_in_memory=False,
+    retry_condition_fn=is_transient,
+    retry_delay_seconds=2,
+)
+
+
+@task(name="world", **STAGE_TASK)
+def world_task(config: WorldConfig, out_dir: Path, parent_run_id: str | None = None) -> str:
+    """Generate the embedded world."""
+    from stages.world import generate_world
+
+    with stage_run("world", parent_run_id, config):
+        log_manifest(generate_world(config, out_dir), "world")
+    return str(out_dir)
+
+
+@task(name="bootstrap-model", **STAGE_TASK)
+def bootstrap_task(
+    world_dir: Path, config: TinyModelConfig, out_dir: Path, parent_run_id: str | None = None
+) -> str:
+    """Build the tiny starting model with a tokenizer trained on the world's text."""
+    from stages.bootstrap import bootstrap_tiny_model
+
+    with stage_run("bootstrap", parent_run_id, config):
+        bootstrap_tiny_model(world_dir, config, out_dir)
+    return str(out_dir)
+
+
+@task(name="sft", **STAGE_TASK)
+def sft_task(
+    model_dir: Path, world_dir: Path, config: SFTConfig, out_dir: Path, parent_run_id: str | None = None
+) -> str:
+    """First SFT; returns the artifact directory (the model is its ``model/``)."""
+    from stages.sft import run_sft
+
+    with stage_run("sft", parent_run_id, config):
+        run_sft(model_dir, world_dir, out_dir, config)
+        log_manifest(read_manifest(out_dir), "sft")
+    return str(out_dir)
+
+
+@task(name="ingest", **STAGE_TASK)
+def ingest_task(
+    sources: list[Path],
+    layout: str | None,
+    config: IngestConfig,
+    out_dir: Path,
+    parent_run_id: str | None = None,
+) -> str:
+    """Validate and normalise the unlabeled data into a samples artifact."""
+    from stages.ingest.run import run_ingest
+
+    with stage_run("ingest", parent_run_id, config):
+        log_manifest(run_ingest(sources, out_dir, config, layout=layout), "ingest")
+    return str(out_dir)
+
+
+@task(name="synthesize", **STAGE_TASK)
+def synthesize_task(
+    samples_dir: Path,
+    model_dir: Path,
+    config: SynthesizeConfig,
+    out_dir: Path,
+    parent_run_id: str | None = None,
+) -> str:
+    """The model writes new questions about the samples' images."""
+    from stages.synthesis.run import run_synthesize
+
+    with stage_run("synthesize", parent_run_id, config):
+        log_manifest(run_synthesize(samples_dir, model_dir, out_dir, config), "synthesize")
+    return str(out_dir)
+
+
+@task(name="mix", **STAGE_TASK)
+def mix_task(
+    samples_dir: Path,
+    synthetic_dir: Path | None,
+    ratio: float,
+    seed: int,
+    out_dir: Path,
+    parent_run_id: str | None = None,
+) -> str:
+    """Mix original and synthetic questions into the round's training input."""
+    from stages.mix import run_mix
+
+    with stage_run("mix", parent_run_id, None):
+        log_manifest(run_mix(samples_dir, synthetic_dir, ratio, seed, out_dir), "mix")
+    return str(out_dir)
+
+
+@task(name="train", **STAGE_TASK)
+def train_task(
+    samples_dir: Path, model_dir: Path, config: TrainConfig, out_dir: Path, parent_run_id: str | None = None
+) -> str:
+    """GRPO with majority-vote self-reward; per-step metrics go to the stage's MLflow run."""
+    from mmupt import tracking
+    from stages.train.job import run_train
+
+    with stage_run("train", parent_run_id, config) as active:
+        on_metrics = (lambda step, metrics: tracking.log_metrics(metrics, step=step)) if active else None
+        result = run_train([samples_dir], model_dir, out_dir, config, on_metrics=on_metrics)
+        if result.manifest is not None:
+            log_manifest(result.manifest, "train")
+    return str(out_dir)
+
+
+@task(name="evaluate", **STAGE_TASK)
+def evaluate_task(
+    model_dir: Path,
+    spec: BenchmarkSpec,
+    data: Path,
+    config: EvalConfig,
+    out_dir: Path,
+    parent_run_id: str | None = None,
+) -> str:
+    """Evaluate one benchmark; its scores land in the artifact's ``scores`` table."""
+    from stages.evaluation.run import run_evaluate
+
+    config = config.model_copy(update={"limit": spec.limit}) if spec.limit else config
+    with stage_run(f"evaluate-{spec.name}", parent_run_id, config):
+        log_manifest(run_evaluate(model_dir, spec.name, data, out_dir, config), f"eval/{spec.name}")
+    return str(out_dir)

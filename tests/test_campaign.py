@@ -1,0 +1,173 @@
+"""Orchestration end to end: a real Prefect server (test harness), a real MLflow sqlite store,
+real Ray + DeepSpeed training, all on the embedded default at micro scale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from flows.runtime import configure
+from mmupt.errors import MmuptError
+from schemas.base import load_config
+from schemas.campaign import CampaignConfig
+
+configure()
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "test_campaign.yaml"
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    from prefect.testing.utilities import prefect_test_harness
+
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="module")
+def campaign(prefect_server, tmp_path_factory, monkeypatch_module):
+    """A finished 2-round campaign; the mix stage of round 1 fails once with a transient error."""
+    from flows.campaign import campaign_flow
+    import stages.mix
+
+    calls = {"n": 0}
+    real = stages.mix.run_mix
+
+    def flaky_run_mix(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("disk hiccup (injected by the test)")
+        return real(*args, **kwargs)
+
+    monkeypatch_module.setattr(stages.mix, "run_mix", flaky_run_mix)
+    monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path_factory.mktemp("campaign")
+    config = load_config(CampaignConfig, CONFIG)
+    summary = campaign_flow(config, out)
+    monkeypatch_module.setattr(stages.mix, "run_mix", real)
+    return out, config, summary, calls
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.mark.slow
+def test_two_rounds_complete_with_a_retry(campaign):
+    out, config, summary, calls = campaign
+    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
+    assert calls["n"] >= 3  # round 1 failed once and was retried, round 2 ran once
+    for k in (1, 2):
+        decision = json.loads((out / f"round-{k}" / "decision.json").read_text())
+        assert "world" in decision["scores"] and decision["decision"]
+        assert (out / f"round-{k}" / "train" / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_mlflow_layout(campaign):
+    import mlflow
+    from mlflow import MlflowClient
+
+    out, config, summary, _ = campaign
+    mlflow.set_tracking_uri(summary["tracking_uri"])
+    client = MlflowClient()
+    history = client.get_metric_history(summary["mlflow_run_id"], "eval/world")
+    assert sorted(m.step for m in history) == [0, 1, 2]
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == [
+        r["scores"]["world"] for r in summary["rounds"]
+    ]
+    experiment = client.get_experiment_by_name(config.name)
+    runs = client.search_runs([experiment.experiment_id])
+    names = {r.info.run_name for r in runs}
+    assert {"campaign", "round-0", "round-1", "round-2", "train", "sft"} <= names
+    train_runs = [r for r in runs if r.info.run_name == "train"]
+    assert all("vote/share_mean" in r.data.metrics for r in train_runs)
+    champion = client.get_model_version_by_alias(f"{config.name}-model", "champion")
+    promoted = [r for r in summary["rounds"] if r["promote"]][-1]
+    expected_run = promoted.get("mlflow_run_id") or next(
+        r.info.run_id for r in runs if r.info.run_name == "round-0"
+    )
+    assert champion.run_id == expected_run
+
+
+@pytest.mark.slow
+def test_compare_matches_artifacts(campaign):
+    from stages.compare import compare_campaign
+
+    out, _, summary, _ = campaign
+    comparison = compare_campaign(out)
+    assert comparison.rounds == [0, 1, 2]
+    for record in summary["rounds"]:
+        assert comparison.scores["world"][record["round"]] == pytest.approx(record["scores"]["world"])
+    assert set(comparison.signals) == {1, 2} and all("vote_share" in s for s in comparison.signals.values())
+
+
+@pytest.mark.slow
+def test_rerun_hits_the_cache(campaign):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    from flows.campaign import campaign_flow
+
+    out, config, summary, _ = campaign
+    before = {p: p.stat().st_mtime for p in out.glob("round-*/*/manifest.json")}
+    again = campaign_flow(config, out)
+    assert again["champion"] == summary["champion"]
+    after = {p: p.stat().st_mtime for p in out.glob("round-*/*/manifest.json")}
+    assert before == after  # no artifact was rewritten
+
+    import asyncio
+
+    async def train_states() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="train"))
+            )
+            return [r.state.name for r in runs]
+
+    states = asyncio.run(train_states())
+    assert states.count("Cached") >= 2
+
+
+@pytest.mark.slow
+def test_second_campaign_on_same_dir_is_refused(campaign):
+    from flows.locking import campaign_lock
+
+    out, config, _, _ = campaign
+    with campaign_lock(out, config), pytest.raises(MmuptError, match="already running"):
+        with campaign_lock(out, config):
+            pass
+
+
+def test_incompatible_directory_is_refused(tmp_path):
+    from flows.locking import campaign_lock
+
+    (tmp_path / "campaign.json").write_text(json.dumps({"name": "embedded", "manifest_version": 0}))
+    with pytest.raises(MmuptError, match="start a new campaign directory"):
+        with campaign_lock(tmp_path, CampaignConfig()):
+            pass
+
+
+def test_config_referencing_missing_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("embedded: null\nstart_model: /nonexistent/model\nsources: [{paths: [/nonexistent]}]\nbenchmarks: []\n")
+    config = load_config(CampaignConfig, path)
+    from flows.campaign import check_inputs
+
+    with pytest.raises(MmuptError, match="/nonexistent/model"):
+        check_inputs(config)
+
+
+def test_mlflow_server_down_is_a_clear_error(monkeypatch, tmp_path):
+    from mmupt import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    with pytest.raises(MmuptError, match=r"http://127.0.0.1:9.*not reachable"):
+        tracking.use_campaign(tmp_path, "x")

@@ -1,0 +1,442 @@
+"""MM-UPT training: real Ray Train + DeepSpeed ZeRO-2 on CPU with a tiny Qwen2.5-VL, plus its failure modes.
+
+The end-to-end tests share one uninterrupted 2-worker run (3 steps) as their reference: it must
+change the weights and write every output, and a run killed at step 3 and resumed must end with
+bit-identical weights and rollouts. Kill/resume uses 2 workers like the reference (each Ray launch
+costs ~30 s here, so the file runs 4 launches in total).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from safetensors.torch import load_file
+
+from mmupt.errors import ConfigError, InputDataError, ModelLoadError
+from mmupt.store import read_manifest, read_table, write_artifact
+from schemas.artifacts import ROLLOUTS, SAMPLES
+from schemas.base import validate_config
+from schemas.train import RewardConfig, TrainConfig
+from stages.train import TrainJobError, run_train
+from stages.train.checkpoint import saved_steps
+from stages.train.config import resolve_deepspeed
+from stages.train.data import PromptSampler, load_prompts, shard
+from stages.train.rewards import score_group
+
+QUESTION = "How many circles are there?"
+TEXTS = [
+    QUESTION,
+    "Think step by step, then give the final answer in \\boxed{}.",
+    "\\boxed{3}",
+    "\\boxed{4}",
+] * 30
+N_PROMPTS = 8
+
+
+def _png(n_circles: int, color: str = "red") -> bytes:
+    image = Image.new("RGB", (56, 56), "white")
+    draw = ImageDraw.Draw(image)
+    for i in range(n_circles):
+        draw.ellipse((4 + 12 * i, 20, 14 + 12 * i, 30), fill=color)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _samples_artifact(out: Path, n: int) -> Path:
+    rows = {
+        "id": [f"q{i}" for i in range(n)],
+        "images": [[_png(3)] for _ in range(n)],
+        "image_widths": [[56] for _ in range(n)],
+        "image_heights": [[56] for _ in range(n)],
+        "problem": [f"<image>{QUESTION}"] * n,
+        "oracle_answer": ["3"] * n,
+        "source": ["test"] * n,
+        "metadata": [None] * n,
+    }
+    write_artifact(out, "ingest", {"samples": pa.Table.from_pydict(rows, schema=SAMPLES)})
+    return out
+
+
+def _config(**overrides) -> TrainConfig:
+    """3 steps of 4 prompts x 4 responses, 2 optimizer steps per rollout batch, ppo_epochs 2."""
+    tree = {
+        "data": {"prompts_per_step": 4, "epochs": 2.0, "max_steps": 3},
+        "rollout": {"n": 4, "temperature": 1.0, "top_p": 1.0, "max_response_length": 8},
+        "algorithm": {"ppo_epochs": 2, "kl": "low_var_kl", "kl_coef": 0.01},
+        "optim": {"lr": 1e-3},
+        "update": {"prompts_per_update": 2, "micro_batch_size": 3},
+        "trainer": {"num_workers": 2, "checkpoint_every": 2},
+    }
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".")
+        tree.setdefault(section, {})[key] = value
+    return validate_config(TrainConfig, tree)
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    import ray
+
+    from stages.train.job import worker_env
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": worker_env(_config())})
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory) -> Path:
+    """A freshly initialised tiny model: it writes no parsable answer."""
+    from mmupt.modeling.factory import create_tiny_model
+    from schemas.model import TinyModelConfig
+
+    config = TinyModelConfig(
+        vocab_size=300,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        vision_hidden_size=32,
+        vision_depth=1,
+        vision_num_heads=2,
+        min_pixels=56 * 56,
+        max_pixels=56 * 56,
+    )
+    return create_tiny_model(config, TEXTS, tmp_path_factory.mktemp("random-model"))
+
+
+@pytest.fixture(scope="module")
+def warm_model(random_model, tmp_path_factory) -> Path:
+    """The tiny model taught (a few seconds of SFT) to answer \\boxed{3} mostly and \\boxed{4} sometimes,
+    so votes have a majority but not unanimity: GRPO gets a real signal."""
+    from mmupt.modeling.loader import load_model_and_processor
+    from schemas.sft import SFTConfig
+    from stages.sft import train_epochs
+
+    torch.manual_seed(0)
+    model, processor = load_model_and_processor(random_model)
+    rng = random.Random(0)
+    rows = pa.table(
+        {
+            "problem": [QUESTION] * 32,
+            "images": [[_png(3)]] * 32,
+            "solution": [rng.choice(["\\boxed{3}"] * 3 + ["\\boxed{4}"]) for _ in range(32)],
+        }
+    )
+    train_epochs(
+        model, processor, rows, SFTConfig(epochs=40, batch_size=16, learning_rate=1e-2, warmup_steps=2)
+    )
+    out = tmp_path_factory.mktemp("warm-model")
+    model.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory) -> Path:
+    return _samples_artifact(tmp_path_factory.mktemp("samples") / "samples", N_PROMPTS)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(ray_cluster, warm_model, samples, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "run"
+    seen: list[tuple[int, dict]] = []
+    result = run_train(
+        [samples], warm_model, out, _config(), on_metrics=lambda step, m: seen.append((step, m))
+    )
+    return result, seen
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_two_worker_zero2_job_trains_and_writes_outputs(uninterrupted, warm_model, samples):
+    result, seen = uninterrupted
+    out = result.out_dir
+    assert result.total_steps == 3 and result.trained_steps >= 2 and result.resumed_from == 0
+
+    before = load_file(warm_model / "model.safetensors")
+    after = load_file(out / "model" / "model.safetensors")
+    assert before.keys() == after.keys()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(changed) > len(before) // 2, "most tensors must move after 3 GRPO steps at lr 1e-3"
+
+    manifest = read_manifest(out)
+    assert manifest.kind == "train" and manifest.stats["trained_steps"] == result.trained_steps
+    rollouts = read_table(out, "rollouts")
+    assert rollouts.schema.equals(ROLLOUTS)
+    assert rollouts.num_rows == 3 * 4 * 4  # steps x prompts x responses
+    rows = rollouts.to_pylist()
+    sampler = PromptSampler.for_pool(load_prompts([samples]), 4, None, 0)
+    pool_ids = [f"q{i}" for i in range(N_PROMPTS)]
+    for step in (1, 2, 3):
+        in_step = [r for r in rows if r["step"] == step]
+        expected = {pool_ids[i] for _, i in sampler.batch(step)}
+        assert {r["prompt_id"] for r in in_step} == expected  # the sampler's order, all workers together
+        for pid in expected:
+            assert sorted(r["response_index"] for r in in_step if r["prompt_id"] == pid) == [0, 1, 2, 3]
+    labelled = [r for r in rows if r["pseudo_label"] is not None]
+    assert labelled and all(r["reward"] in (0.0, 1.0) for r in rows)
+    assert all(r["reward"] == (1.0 if r["answer"] == r["pseudo_label"] else 0.0) for r in labelled)
+    assert all(r["oracle_answer"] == "3" and r["response_tokens"] >= 1 for r in rows)
+
+    # metrics: to the callback and to metrics.jsonl, every documented key present
+    assert [step for step, _ in seen] == [1, 2, 3]
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3]
+    trained = next(m for _, m in seen if m["step/trained"] == 1.0)
+    for key in (
+        "reward/mean",
+        "vote/share_mean",
+        "vote/skipped_share",
+        "vote/unanimous_share",
+        "label/accuracy",
+        "actor/kl",
+        "actor/entropy",
+        "actor/clip_frac",
+        "actor/grad_norm",
+        "response/length_mean",
+        "perf/tokens_per_s",
+        "timing_s/rollout",
+        "timing_s/vote",
+        "timing_s/adv",
+        "timing_s/update",
+    ):
+        assert key in trained, key
+    assert trained["step/optimizer_steps"] == 2 * 2  # (4 / 2 prompts per update) x ppo_epochs 2
+    assert 0.0 < trained["vote/share_mean"] <= 1.0 and trained["actor/entropy"] > 0
+    assert lines[-1] == {"step": 3, **seen[-1][1]}
+
+    # checkpoints for resume and an HF model that loads like any other
+    assert saved_steps(out / "checkpoints") == [2, 3]
+    from mmupt.modeling.loader import load_model_and_processor
+
+    model, _ = load_model_and_processor(out / "model")
+    assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.slow
+def test_killed_job_resumes_to_identical_weights(uninterrupted, warm_model, samples, tmp_path):
+    reference, _ = uninterrupted
+    out = tmp_path / "killed"
+    with pytest.raises(TrainJobError, match=r"step 3.*--resume"):
+        run_train([samples], warm_model, out, _config(**{"trainer.fail_at_step": 3}))
+    assert not (out / "manifest.json").exists()  # an unfinished job is no artifact
+    assert saved_steps(out / "checkpoints") == [2]
+
+    with pytest.raises(ConfigError, match="--resume"):
+        run_train([samples], warm_model, out, _config())  # refuses to overwrite a run
+    with pytest.raises(ConfigError, match="data order"):
+        run_train([samples], warm_model, out, _config(**{"trainer.seed": 1}), resume=True)
+
+    resumed = run_train([samples], warm_model, out, _config(), resume=True)
+    assert resumed.resumed_from == 2 and [m["step"] for m in resumed.metrics] == [3]
+    a = load_file(reference.out_dir / "model" / "model.safetensors")
+    b = load_file(out / "model" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a), (
+        "resumed run must end with the uninterrupted run's weights"
+    )
+    ra, rb = read_table(reference.out_dir, "rollouts"), read_table(out, "rollouts")
+    assert ra.equals(rb)  # same data order and the same sampled responses at every step
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_all_unparsable_steps_are_counted_and_fail_clearly(ray_cluster, random_model, samples, tmp_path):
+    out = tmp_path / "unparsable"
+    config = _config(
+        **{
+            "trainer.num_workers": 1,
+            "data.max_steps": 2,
+            "rollout.max_response_length": 3,
+            "update.prompts_per_update": 4,
+        }
+    )
+    with pytest.raises(TrainJobError, match=r"no step had a trainable group .*no_valid_answer 8"):
+        run_train([samples], random_model, out, config)
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step/trained"] for line in lines] == [0.0, 0.0]
+    assert all(
+        line["vote/skipped/no_valid_answer"] == 4 and line["vote/skipped_share"] == 1.0 for line in lines
+    )
+    assert all("actor/loss" not in line for line in lines)  # no optimizer step was taken
+    assert not (out / "manifest.json").exists()
+
+
+# ---------------------------------------------------------------------------- bad input, before launching
+
+
+@pytest.fixture
+def no_launch(monkeypatch):
+    """Fail the test if a worker would be launched: these errors must come first."""
+    import stages.train.job as job
+
+    def launch(*args, **kwargs):
+        raise AssertionError("the job was launched although its input is invalid")
+
+    monkeypatch.setattr(job, "_launch", launch)
+
+
+def test_empty_samples_rejected(no_launch, random_model, tmp_path):
+    empty = _samples_artifact(tmp_path / "empty", 0)
+    with pytest.raises(InputDataError, match="no prompts"):
+        run_train([empty], random_model, tmp_path / "out", _config())
+
+
+def test_too_few_samples_for_a_step_rejected(no_launch, random_model, tmp_path):
+    few = _samples_artifact(tmp_path / "few", 3)
+    with pytest.raises(InputDataError, match="3 prompts but a step needs 4"):
+        run_train([few], random_model, tmp_path / "out", _config())
+
+
+def test_missing_model_dir_rejected(no_launch, samples, tmp_path):
+    with pytest.raises(ModelLoadError, match="model directory not found"):
+        run_train([samples], tmp_path / "no-such-model", tmp_path / "out", _config())
+
+
+def _ds_file(tmp_path: Path, data: dict) -> str:
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("deepspeed", "use_gpu", "message"),
+    [
+        ({"bf16": {"enabled": True}, "zero_optimization": {"stage": 2}}, False, "bf16 training needs a GPU"),
+        ({"fp16": {"enabled": True}}, True, "fp16 is not supported"),
+        (
+            {"zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu"}}},
+            False,
+            "remove the offload",
+        ),
+        ({"zero_optimization": {"stage": 2, "offload_param": {"device": "cpu"}}}, True, "needs ZeRO stage 3"),
+        ({"zero_optimization": {"stage": 3, "offload_param": {"device": "nvme"}}}, True, "needs nvme_path"),
+        ({"zero_optimization": {"stage": 4}}, False, "must be 0, 1, 2 or 3"),
+        ({"optimizer": {"type": "AdamW"}}, False, "remove it"),
+        ({"train_micro_batch_size_per_gpu": 7}, False, 'set it to "auto"'),
+    ],
+)
+def test_incompatible_deepspeed_config_rejected(
+    no_launch, samples, random_model, tmp_path, deepspeed, use_gpu, message
+):
+    config = _config(**{"trainer.deepspeed": _ds_file(tmp_path, deepspeed), "trainer.use_gpu": use_gpu})
+    with pytest.raises(ConfigError, match=message):
+        run_train([samples], random_model, tmp_path / "out", config)
+
+
+def test_gpu_job_without_gpus_rejected_before_workers_start(ray_cluster, samples, random_model, tmp_path):
+    config = _config(**{"trainer.use_gpu": True})  # the CPU DeepSpeed file is valid on GPU too
+    with pytest.raises(ConfigError, match="GPUs"):
+        run_train([samples], random_model, tmp_path / "out", config)
+
+
+def test_config_rules():
+    with pytest.raises(ConfigError, match="multiple of update.prompts_per_update"):
+        _config(**{"data.prompts_per_step": 5})
+    with pytest.raises(ConfigError, match="multiple of trainer.num_workers"):
+        _config(**{"update.prompts_per_update": 3, "data.prompts_per_step": 3})
+    with pytest.raises(ConfigError, match="vllm needs trainer.use_gpu"):
+        validate_config(TrainConfig, {"rollout": {"engine": {"backend": "vllm"}}})
+    ds = resolve_deepspeed(_config())
+    # 2 prompts per update / 2 workers x 4 responses = 4 sequences per worker, micro-batches of 3
+    assert (
+        ds["train_micro_batch_size_per_gpu"],
+        ds["gradient_accumulation_steps"],
+        ds["train_batch_size"],
+    ) == (3, 2, 12)
+    assert ds["gradient_clipping"] == 1.0 and ds["zero_optimization"]["stage"] == 2
+
+
+def test_profiles_load():
+    from schemas.base import load_config
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    tiny = load_config(TrainConfig, root / "train_tiny.yaml")
+    assert tiny.trainer.use_gpu is False and resolve_deepspeed(tiny)["bf16"]["enabled"] is False
+    big = load_config(TrainConfig, root / "train_qwen2.5-vl-7b.yaml")
+    assert (big.rollout.n, big.rollout.temperature, big.rollout.top_p) == (10, 0.7, 0.99)
+    assert (big.data.prompts_per_step, big.update.prompts_per_update, big.optim.lr) == (512, 128, 1e-6)
+    assert big.algorithm.kl == "low_var_kl" and big.algorithm.kl_coef == 0.01 and big.data.epochs == 15
+    assert resolve_deepspeed(big)["bf16"]["enabled"] is True and big.rollout.engine.backend == "vllm"
+
+
+# ---------------------------------------------------------------------------- pieces
+
+
+def test_sampler_order_is_deterministic_and_covers_each_epoch():
+    sampler = PromptSampler(n_original=10, n_synthetic=0, prompts_per_step=3, synthetic_ratio=None, seed=7)
+    assert sampler.steps_per_epoch == 3  # the 10th prompt waits for the next epoch's shuffle
+    epoch0 = [i for step in (1, 2, 3) for _, i in sampler.batch(step)]
+    assert len(set(epoch0)) == 9  # no prompt twice within an epoch
+    assert sampler.batch(2) == PromptSampler(10, 0, 3, None, 7).batch(2)  # a pure function of the step
+    assert sampler.batch(4) != sampler.batch(1) or sampler.batch(5) != sampler.batch(2)  # reshuffled
+    assert PromptSampler(10, 0, 3, None, 8).batch(1) != sampler.batch(1) or PromptSampler(
+        10, 0, 3, None, 8
+    ).batch(2) != sampler.batch(2)
+    assert shard(list(range(6)), 1, 2) == [1, 3, 5]
+
+
+def test_sampler_mixes_synthetic_by_ratio():
+    sampler = PromptSampler(n_original=20, n_synthetic=5, prompts_per_step=8, synthetic_ratio=0.25, seed=0)
+    batch = sampler.batch(1)
+    assert sum(syn for syn, _ in batch) == 2 and sampler.original_per_step == 6
+    assert sampler.steps_per_epoch == 3 and sampler.total_steps(2.0, None) == 6
+    many = [ref for step in range(1, 7) for ref in sampler.batch(step) if ref[0]]
+    assert {i for _, i in many} == set(range(5))  # the synthetic pool cycles on its own
+
+
+def test_rewards_vote_and_oracle():
+    vote = score_group(["\\boxed{3}", "so \\boxed{3}", "\\boxed{4}", "no answer"], "3", RewardConfig())
+    assert vote.pseudo_label == "3" and vote.rewards == [1.0, 1.0, 0.0, 0.0] and vote.label_correct is True
+    tie = score_group(["\\boxed{3}", "\\boxed{4}"], None, RewardConfig())
+    assert tie.skip_reason == "tie" and not tie.trainable and tie.rewards == []
+    oracle = score_group(["\\boxed{4}", "\\boxed{4}", "\\boxed{3}"], "3", RewardConfig(kind="oracle"))
+    assert oracle.rewards == [0.0, 0.0, 1.0] and oracle.pseudo_label == "3" and oracle.label_correct is False
+    assert (
+        score_group(["\\boxed{4}", "\\boxed{4}"], None, RewardConfig(kind="oracle")).skip_reason
+        == "no_oracle"
+    )
+
+
+def test_response_logprobs_align_with_full_log_softmax(random_model):
+    """The (B, R) log-probs gathered from the kept logits are exactly the response tokens' log-probs."""
+    from mmupt.modeling.loader import load_model_and_processor
+    from stages.train.update import TrainSequence, build_micro_batch, response_logprobs
+
+    model, processor = load_model_and_processor(random_model)
+    ids = processor.tokenizer("so \\boxed{3}", add_special_tokens=False)["input_ids"]
+    seqs = [
+        TrainSequence(QUESTION, [_png(3)], ids, 1.0),
+        TrainSequence(QUESTION + " Count carefully, please.", [_png(2)], ids[:2], -1.0),
+        TrainSequence("No image here?", [], ids + ids, 0.5),
+    ]
+    mb = build_micro_batch(processor, seqs)
+    with torch.no_grad():
+        got, entropy = response_logprobs(model, mb, temperature=0.7, entropy="detached")
+        logits = model(**mb.inputs, use_cache=False).logits.float() / 0.7  # (B, L, V)
+    logp = torch.log_softmax(logits, dim=-1)
+    lengths = mb.inputs["attention_mask"].sum(1)
+    for b, seq in enumerate(seqs):
+        end = int(lengths[b])
+        start = end - len(seq.response)
+        want = torch.stack(
+            [logp[b, t - 1, tok] for t, tok in zip(range(start, end), seq.response, strict=True)]
+        )
+        assert torch.allclose(got[b, : len(seq.response)], want, atol=1e-5)
+        assert mb.mask[b].sum() == len(seq.response)
+    assert entropy is not None and entropy.shape == got.shape and torch.isfinite(entropy).all()
