@@ -10,7 +10,7 @@ STAMP := $(VENV)/.mmupt-installed
 export PREFECT_HOME ?= $(CURDIR)/.mmupt-cache/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
-export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.mmupt-cache/torch_extensions
+export TORCH_EXTENSIONS_DIR ?= $(HOME)/.cache/mmupt/torch_extensions
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 

@@ -34,6 +34,10 @@ WORLD = pa.schema(
         pa.field("choices", pa.list_(pa.string())),  # A-D option texts for multiple choice, else null
         pa.field("difficulty", pa.int8(), nullable=False),
         pa.field("split", pa.string(), nullable=False),
+        # Another question about the same image, with its answer: first SFT teaches question writing
+        # (the synthesis task) from these, so the model can synthesize in later rounds.
+        pa.field("sibling_problem", pa.string(), nullable=False),
+        pa.field("sibling_answer", pa.string(), nullable=False),
     ]
 )
 """The embedded world's output, in the MM-UPT/EasyR1 training layout (images, problem, answer)

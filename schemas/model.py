@@ -31,6 +31,18 @@ class TinyModelConfig(StrictModel):
     max_pixels: int = Field(
         112 * 112, ge=1, description="Image processor: largest image area after resizing."
     )
+    image_mean: list[float] = Field(
+        [1.0, 1.0, 1.0],
+        min_length=3,
+        max_length=3,
+        description=(
+            "Image processor normalisation mean. 1.0 maps the world's white background to zero input: with "
+            "CLIP's mean the from-scratch patch embedding learns a large constant response to the background "
+            "that drowns the objects after RMSNorm, and the model never learns to look (measured in "
+            "benchmarks/REPORT.md)."
+        ),
+    )
+    image_std: list[float] = Field([0.5, 0.5, 0.5], min_length=3, max_length=3, description="Normalisation std.")
     seed: int = Field(0, description="Initialisation seed.")
 
     @model_validator(mode="after")

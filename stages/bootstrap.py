@@ -13,15 +13,25 @@ from mmupt.modeling.factory import create_tiny_model
 from mmupt.prompts import REASONING_INSTRUCTION
 from mmupt.store import read_table
 from schemas.model import TinyModelConfig
+from stages.synthesis.prompts import direct_messages, in_context_messages, reply_text
 
 
 def world_texts(world_dir: Path) -> Iterator[str]:
     """Text the tokenizer learns from: every question, and rationales of the labelled split only."""
-    table = read_table(world_dir, "world", columns=["problem", "solution", "split"])
+    table = read_table(
+        world_dir,
+        "world",
+        columns=["problem", "answer", "solution", "split", "sibling_problem", "sibling_answer"],
+    )
     yield REASONING_INSTRUCTION
     yield from table["problem"].to_pylist()
     labelled = table.filter(pc.equal(table["split"], "sft"))
     yield from labelled["solution"].to_pylist()
+    # The synthesis prompts and replies, so question writing tokenises as compactly as answering.
+    for row in labelled.slice(0, 200).to_pylist():
+        for message in (in_context_messages(row["problem"], row["answer"], 1), direct_messages(1)):
+            yield message[0]["content"][-1]["text"]
+        yield reply_text(row["sibling_problem"], row["sibling_answer"])
 
 
 def bootstrap_tiny_model(world_dir: str | Path, config: TinyModelConfig, out_dir: str | Path) -> Path:

@@ -32,6 +32,7 @@ from mmupt.modeling.loader import load_model_and_processor
 from mmupt.store import ArtifactWriter, artifact_hash, read_table
 from schemas.engine import SamplingParams
 from schemas.sft import SFTConfig
+from stages.synthesis.prompts import direct_messages, in_context_messages, reply_text
 from stages.world_eval import AccuracyReport, labelled_accuracy
 
 log = logging.getLogger(__name__)
@@ -66,15 +67,46 @@ def lr_at(step: int, total: int, config: SFTConfig) -> float:
     return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def train_epochs(model, processor, rows: pa.Table, config: SFTConfig) -> tuple[int, float]:
-    """Teacher-forced training on ``problem`` -> ``solution``; returns (steps, last loss)."""
-    records = rows.select(["problem", "images", "solution"]).to_pylist()
-    end_of_turn = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    prompts = [prompt_text(processor, r["problem"], len(r["images"])) for r in records]
-    targets = [
-        processor.tokenizer(r["solution"], add_special_tokens=False)["input_ids"] + [end_of_turn]
-        for r in records
+def sft_examples(rows: pa.Table, config: SFTConfig) -> list[tuple[list[dict] | None, str, list[bytes], str]]:
+    """(messages or None for the reasoning prompt, problem, images, target text) for every example.
+
+    Every row teaches reasoning (``problem`` -> ``solution``). A ``question_writing_share`` of the
+    rows also teaches the synthesis task with the synthesis stage's own prompts, alternating
+    in-context and direct, the target being the row's sibling question in the reply form the
+    synthesis parser reads.
+    """
+    columns = ["problem", "images", "answer", "solution", "sibling_problem", "sibling_answer"]
+    records = rows.select(columns).to_pylist()
+    examples: list[tuple[list[dict] | None, str, list[bytes], str]] = [
+        (None, r["problem"], r["images"], r["solution"]) for r in records
     ]
+    rng = random.Random(config.seed + 1)
+    writers = rng.sample(range(len(records)), round(config.question_writing_share * len(records)))
+    for k, i in enumerate(writers):
+        r = records[i]
+        n_images = len(r["images"])
+        messages = (
+            in_context_messages(r["problem"], r["answer"], n_images)
+            if k % 2 == 0
+            else direct_messages(n_images)
+        )
+        examples.append(
+            (messages, r["problem"], r["images"], reply_text(r["sibling_problem"], r["sibling_answer"]))
+        )
+    return examples
+
+
+def train_epochs(model, processor, rows: pa.Table, config: SFTConfig) -> tuple[int, float]:
+    """Teacher-forced training on every ``sft_examples`` pair; returns (steps, last loss)."""
+    examples = sft_examples(rows, config)
+    end_of_turn = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    prompts = [
+        prompt_text(processor, problem, len(images), messages) for messages, problem, images, _ in examples
+    ]
+    targets = [
+        processor.tokenizer(t, add_special_tokens=False)["input_ids"] + [end_of_turn] for *_, t in examples
+    ]
+    records = [{"images": images} for _, _, images, _ in examples]
     rng = random.Random(config.seed)
     total = max(1, math.ceil(config.epochs * len(records) / config.batch_size))
     optimizer = torch.optim.AdamW(

@@ -129,6 +129,8 @@ class WorldExample:
     difficulty: int
     split: Split
     items: tuple[Item, ...]
+    sibling_problem: str
+    sibling_answer: str
 
 
 @dataclass(frozen=True)
@@ -439,6 +441,32 @@ def _max(rng: random.Random, level: Level, side: int, mc: bool) -> tuple[_Questi
     return _ask(mc, "What is the largest number in the image?", rationale, best, options), items
 
 
+def sibling_question(
+    items: tuple[Item, ...] | list[Item], problem: str, rng: random.Random
+) -> tuple[str, str]:
+    """A different free-form question about the same scene, answered from its items.
+
+    First SFT teaches question writing (the synthesis task) with these, so every sibling is a
+    question the world itself would ask, with an exact answer.
+    """
+    digits = [i.value for i in items if i.kind == "digit" and i.value is not None]
+    shapes = [(i.color, i.kind) for i in items if i.kind != "digit"]
+    candidates: list[tuple[str, int]] = []
+    if len(digits) == 2:
+        candidates.append(("What is the sum of the two numbers in the image?", sum(digits)))
+    if digits:
+        candidates.append(("What is the largest number in the image?", max(digits)))
+        candidates.append(("What is the smallest number in the image?", min(digits)))
+    if shapes:
+        candidates.append(("How many shapes are in the image?", len(shapes)))
+        for color, kind in sorted(set(shapes)):
+            candidates.append((f"How many {color} {kind}s are in the image?", shapes.count((color, kind))))
+    stem = problem.replace("<image>", "").split("\nChoices:")[0]
+    fresh = [(q, a) for q, a in candidates if q != stem]
+    question, answer = rng.choice(fresh or candidates)
+    return f"<image>{question}", str(answer)
+
+
 # ---------------------------------------------------------------------------- public API
 
 
@@ -468,6 +496,7 @@ def render_example(config: WorldConfig, split: Split, index: int, attempt: int =
     else:  # pragma: no cover - guarded by the TaskName literal
         raise ValueError(f"unknown task {task!r}")
     image = draw_items(items, side)
+    sibling_problem, sibling_answer = sibling_question(items, question.problem, rng)
     return WorldExample(
         id=example_id(image, question.problem),
         image=image,
@@ -479,6 +508,8 @@ def render_example(config: WorldConfig, split: Split, index: int, attempt: int =
         difficulty=config.difficulty,
         split=split,
         items=tuple(items),
+        sibling_problem=sibling_problem,
+        sibling_answer=sibling_answer,
     )
 
 
@@ -523,6 +554,8 @@ def world_table(examples: list[WorldExample]) -> pa.Table:
             "choices": [list(e.choices) if e.choices is not None else None for e in examples],
             "difficulty": [e.difficulty for e in examples],
             "split": [e.split for e in examples],
+            "sibling_problem": [e.sibling_problem for e in examples],
+            "sibling_answer": [e.sibling_answer for e in examples],
         },
         schema=WORLD,
     )

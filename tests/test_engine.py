@@ -62,7 +62,9 @@ def test_greedy_matches_transformers_generate(engine, requests_):
         inputs = encode(
             engine.processor, [prompt_text(engine.processor, request.problem, 1)], [request.images]
         )
-        reference = engine.model.generate(**inputs, max_new_tokens=10, do_sample=False)
+        reference = engine.model.generate(
+            **inputs, max_new_tokens=10, do_sample=False, suppress_tokens=engine.banned_ids.tolist()
+        )
         expected = reference[0, inputs["input_ids"].shape[1] :].tolist()
         got = per_request[0].token_ids
         assert expected[: len(got)] == got
@@ -73,3 +75,9 @@ def test_batching_does_not_change_results(tiny_model_dir, requests_):
     big = HFEngine.from_pretrained(tiny_model_dir)
     small = HFEngine(big.model, big.processor, model_id="x", batch_size=1)
     assert ids(big.generate(requests_, sampling)) == ids(small.generate(requests_, sampling))
+
+
+def test_vision_placeholders_are_never_sampled(engine, requests_):
+    out = engine.generate(requests_, SamplingParams(n=8, temperature=5.0, max_new_tokens=16, seed=2))
+    banned = set(engine.banned_ids.tolist())
+    assert banned and all(not banned & set(c.token_ids) for per in out for c in per)

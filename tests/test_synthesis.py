@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from mmupt.errors import InputDataError, MmuptError
+from mmupt.errors import InputDataError, MmuptError, NothingSurvivedError
 from mmupt.store import read_manifest, read_table, write_artifact
 from schemas.artifacts import SAMPLES, SYNTHETIC
 from schemas.synthesize import AnswerabilityConfig, FilterConfig, RayJobConfig, SynthesizeConfig
@@ -431,7 +431,7 @@ def test_ray_actors_match_in_process(tmp_path, writer_model_dir, one_thread):
 def test_nothing_survives_is_an_error(tmp_path, tiny_model_dir):
     samples = samples_artifact(tmp_path / "samples", samples_table(2))
     with pytest.raises(
-        MmuptError, match=r"kept no question: 0 of 8 candidates survived \(drops: .*no_marker"
+        NothingSurvivedError, match=r"kept no question: 0 of 8 candidates survived \(drops: .*no_marker"
     ):
         run_synthesize(
             samples, tiny_model_dir, tmp_path / "out", fast_config(n_candidates=2, max_new_tokens=12)

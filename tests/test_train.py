@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -120,25 +121,34 @@ def random_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def warm_model(random_model, tmp_path_factory) -> Path:
-    """The tiny model taught (a few seconds of SFT) to answer \\boxed{3} mostly and \\boxed{4} sometimes,
-    so votes have a majority but not unanimity: GRPO gets a real signal."""
+    """The tiny model taught (seconds of teacher forcing) to answer \\boxed{3} mostly and \\boxed{4}
+    sometimes, so votes have a majority but not unanimity: GRPO gets a real signal."""
+    from mmupt.modeling.inputs import prompt_text, training_batch
     from mmupt.modeling.loader import load_model_and_processor
-    from schemas.sft import SFTConfig
-    from stages.sft import train_epochs
 
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is ~20x faster than two on a busy 2-core machine
     model, processor = load_model_and_processor(random_model)
+    tokenizer = processor.tokenizer
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    prompt, image = prompt_text(processor, QUESTION, 1), _png(3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     rng = random.Random(0)
-    rows = pa.table(
-        {
-            "problem": [QUESTION] * 32,
-            "images": [[_png(3)]] * 32,
-            "solution": [rng.choice(["\\boxed{3}"] * 3 + ["\\boxed{4}"]) for _ in range(32)],
-        }
-    )
-    train_epochs(
-        model, processor, rows, SFTConfig(epochs=40, batch_size=16, learning_rate=1e-2, warmup_steps=2)
-    )
+    model.train()
+    for _ in range(80):
+        answers = [rng.choice("3334") for _ in range(16)]
+        targets = [
+            tokenizer(f"\\boxed{{{a}}}", add_special_tokens=False)["input_ids"] + [end_of_turn]
+            for a in answers
+        ]
+        batch = training_batch(processor, [prompt] * 16, [[image]] * 16, targets)
+        batch.pop("response_mask")
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.set_num_threads(threads)
     out = tmp_path_factory.mktemp("warm-model")
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
@@ -257,6 +267,8 @@ def test_killed_job_resumes_to_identical_weights(uninterrupted, warm_model, samp
 
 @pytest.mark.slow
 def test_all_unparsable_steps_are_counted_and_fail_clearly(ray_cluster, random_model, samples, tmp_path):
+    """An untrained model writes (almost) no parsable answer: every group is skipped, every step says
+    so, no optimizer step is taken, and the job ends with an error that gives the reasons."""
     out = tmp_path / "unparsable"
     config = _config(
         **{
@@ -264,17 +276,46 @@ def test_all_unparsable_steps_are_counted_and_fail_clearly(ray_cluster, random_m
             "data.max_steps": 2,
             "rollout.max_response_length": 3,
             "update.prompts_per_update": 4,
+            "reward.vote": {"min_vote_ratio": 1.0},
         }
     )
-    with pytest.raises(TrainJobError, match=r"no step had a trainable group .*no_valid_answer 8"):
+    with pytest.raises(
+        TrainJobError, match=r"no step had a trainable group \(2 steps; .*no_valid_answer"
+    ) as err:
         run_train([samples], random_model, out, config)
+    counts = dict(re.findall(r"(\w+) (\d+)", str(err.value).split("by reason: ")[1].split(")")[0]))
+    assert sum(int(v) for v in counts.values()) == 8 and int(counts["no_valid_answer"]) >= 6
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["step/trained"] for line in lines] == [0.0, 0.0]
     assert all(
-        line["vote/skipped/no_valid_answer"] == 4 and line["vote/skipped_share"] == 1.0 for line in lines
+        line["vote/skipped_share"] == 1.0 and line["vote/skipped/no_valid_answer"] >= 3 for line in lines
     )
-    assert all("actor/loss" not in line for line in lines)  # no optimizer step was taken
+    assert all("actor/loss" not in line and line["step/optimizer_steps"] == 0 for line in lines)
     assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_no_update_can_publish_the_unchanged_model_when_asked(ray_cluster, random_model, samples, tmp_path):
+    """trainer.on_no_update: warn (for campaigns whose gate decides) publishes with trained_steps 0."""
+    out = tmp_path / "warn"
+    config = _config(
+        **{
+            "trainer.num_workers": 1,
+            "trainer.on_no_update": "warn",
+            "data.max_steps": 1,
+            "rollout.max_response_length": 2,
+            "update.prompts_per_update": 4,
+            "reward.vote": {"min_vote_ratio": 1.0},
+        }
+    )
+    result = run_train([samples], random_model, out, config)
+    assert result.trained_steps == 0 and result.skipped_steps == 1
+    assert read_manifest(out).stats["trained_steps"] == 0 and read_table(out, "rollouts").num_rows == 16
+    before, after = (
+        load_file(random_model / "model.safetensors"),
+        load_file(out / "model" / "model.safetensors"),
+    )
+    assert all(torch.equal(before[k], after[k]) for k in before)  # no optimizer step, not even weight decay
 
 
 # ---------------------------------------------------------------------------- bad input, before launching
@@ -440,3 +481,35 @@ def test_response_logprobs_align_with_full_log_softmax(random_model):
         assert torch.allclose(got[b, : len(seq.response)], want, atol=1e-5)
         assert mb.mask[b].sum() == len(seq.response)
     assert entropy is not None and entropy.shape == got.shape and torch.isfinite(entropy).all()
+
+
+def test_worker_user_error_reaches_the_driver_as_itself(tmp_path):
+    """Ray Train wraps a worker's exception; a user error must come out as the same one-line error,
+    and anything else as a TrainJobError naming the exception and the resume hint."""
+    from ray.train import WorkerGroupError
+    from ray.train.v2._internal.exceptions import UserExceptionWithTraceback
+
+    from stages.train.job import _explain_failure
+
+    user = InputDataError("samples.parquet: row 3: empty problem")
+    wrapped = WorkerGroupError("boom", {1: UserExceptionWithTraceback(user, "Traceback ...")})
+    assert _explain_failure(wrapped, tmp_path, []) is user
+    bug = WorkerGroupError("boom", {0: UserExceptionWithTraceback(KeyError("pixel_values"), "Traceback ...")})
+    error = _explain_failure(bug, tmp_path, [{"step": 4}])
+    assert isinstance(error, TrainJobError)
+    assert "after step 4: KeyError: 'pixel_values' (no checkpoint yet)" in str(error)
+
+
+def test_responses_with_vision_placeholders_are_not_trained(random_model):
+    """A sampled <|image_pad|> would break the training forward (features vs placeholders): drop it."""
+    from mmupt.engine.base import Completion
+    from mmupt.modeling.loader import load_processor
+    from stages.train.rollout import trainable_response, vision_token_ids
+
+    tokenizer = load_processor(random_model).tokenizer
+    vision = vision_token_ids(load_processor(random_model))
+    pad, eot = tokenizer.convert_tokens_to_ids("<|image_pad|>"), tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert pad in vision and eot not in vision
+    assert trainable_response(Completion("x", [40, 41], "stop"), eot, vision) == [40, 41, eot]
+    assert trainable_response(Completion("x", [40, 41], "length"), eot, vision) == [40, 41]
+    assert trainable_response(Completion("x", [40, pad], "stop"), eot, vision) is None

@@ -306,3 +306,26 @@ def test_cli_writes_the_artifact_and_applies_the_seed(tmp_path) -> None:
     assert "heldout" in result.output and "15 rows" in result.output
     ids = read_table(tmp_path / "w", "world").column("id").to_pylist()
     assert ids[5] == render_example(WorldConfig(seed=9, n_sft=5, n_heldout=5, n_unlabeled=5), "heldout", 0).id
+
+
+def test_sibling_questions_differ_and_are_answered_from_the_scene():
+    config = WorldConfig(seed=5)
+    for index in range(40):
+        example = render_example(config, "sft", index)
+        stem = example.problem.split("\n")[0]
+        assert example.sibling_problem.startswith("<image>") and example.sibling_problem != stem
+        question = example.sibling_problem.removeprefix("<image>")
+        digits = [i.value for i in example.items if i.kind == "digit"]
+        shapes = [(i.color, i.kind) for i in example.items if i.kind != "digit"]
+        if question.startswith("What is the sum"):
+            expected = sum(digits)
+        elif question.startswith("What is the largest"):
+            expected = max(digits)
+        elif question.startswith("What is the smallest"):
+            expected = min(digits)
+        elif question == "How many shapes are in the image?":
+            expected = len(shapes)
+        else:
+            color, kind = question.split()[2], question.split()[3].removesuffix("s")
+            expected = shapes.count((color, kind))
+        assert example.sibling_answer == str(expected)

@@ -13,7 +13,6 @@ from flows.app import app
 from mmupt.store import Manifest
 from schemas.base import load_config
 from schemas.synthesize import SynthesizeConfig
-from stages.synthesis import REASONS, run_synthesize
 
 
 def summary_tables(manifest: Manifest) -> list[Table]:
@@ -26,6 +25,8 @@ def summary_tables(manifest: Manifest) -> list[Table]:
     survival.add_column("survival", justify="right", footer=f"{stats['survival_rate']:.1%}")
     for strategy, row in stats["by_strategy"].items():
         survival.add_row(strategy, str(row["candidates"]), str(row["kept"]), f"{row['survival_rate']:.1%}")
+    from stages.synthesis.run import REASONS
+
     tables = [survival]
     drops = {**stats["drops"], **stats["parents_skipped"]}
     if drops:
@@ -62,6 +63,8 @@ def synthesize(
     if strategy is not None:
         overrides["strategy"] = strategy
     settings = load_config(SynthesizeConfig, config, overrides)
+    from stages.synthesis import run_synthesize  # heavy (torch, transformers): import on use
+
     manifest = run_synthesize(samples, model, out, settings)
     console = Console()
     for table in summary_tables(manifest):

@@ -41,6 +41,12 @@ class HFEngine:
             tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         }
         self.stop_ids = torch.tensor(sorted(i for i in stops if i is not None and i >= 0))
+        # Vision placeholders and turn openers are never valid in a response: a sampled
+        # <|image_pad|> would make the sequence untrainable (no image features to fill it).
+        banned = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|im_start|>")
+        banned_ids = {tokenizer.convert_tokens_to_ids(t) for t in banned}
+        unk = tokenizer.unk_token_id
+        self.banned_ids = torch.tensor(sorted(i for i in banned_ids if i is not None and i >= 0 and i != unk))
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, config: EngineConfig | None = None) -> HFEngine:
@@ -108,6 +114,7 @@ class HFEngine:
         finished = torch.zeros(rows, dtype=torch.bool, device=self.device)
         generated: list[torch.Tensor] = []
         for _ in range(sampling.max_new_tokens):
+            logits = logits.float().index_fill(-1, self.banned_ids.to(logits.device), float("-inf"))
             token = sample_next(logits.cpu(), sampling.temperature, sampling.top_p, generator).to(self.device)
             token = torch.where(finished, torch.full_like(token, self.pad_id), token)
             generated.append(token)

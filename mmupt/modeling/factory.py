@@ -73,7 +73,7 @@ def create_tiny_model(cfg: TinyModelConfig, texts: Iterable[str], out_dir: str |
     ids["pad"] = tokenizer.pad_token_id
     ids["bos"] = tokenizer.pad_token_id
     image_processor = build_image_processor(
-        cfg.patch_size, cfg.spatial_merge_size, cfg.min_pixels, cfg.max_pixels
+        cfg.patch_size, cfg.spatial_merge_size, cfg.min_pixels, cfg.max_pixels, cfg.image_mean, cfg.image_std
     )
     processor = ImageOnlyQwenVLProcessor(image_processor, tokenizer, chat_template=tokenizer.chat_template)
     torch.manual_seed(cfg.seed)

@@ -84,10 +84,23 @@ def _image_processor_kwargs(config: dict) -> dict:
     return kwargs
 
 
-def build_image_processor(patch_size: int, merge_size: int, min_pixels: int, max_pixels: int):
+def build_image_processor(
+    patch_size: int,
+    merge_size: int,
+    min_pixels: int,
+    max_pixels: int,
+    image_mean: list[float] | None = None,
+    image_std: list[float] | None = None,
+):
+    extra = {}
+    if image_mean is not None:
+        extra["image_mean"] = image_mean
+    if image_std is not None:
+        extra["image_std"] = image_std
     return Qwen2VLImageProcessorPil(
         patch_size=patch_size,
         merge_size=merge_size,
         temporal_patch_size=2,
         size={"shortest_edge": min_pixels, "longest_edge": max_pixels},
+        **extra,
     )

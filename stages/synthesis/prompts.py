@@ -63,3 +63,8 @@ def direct_messages(n_images: int) -> list[dict[str, Any]]:
         f"{_RULES.format(image_word=word)}\n\n{_REPLY_FORM}"
     )
     return [{"role": "user", "content": _content(n_images, text)}]
+
+
+def reply_text(question: str, answer: str) -> str:
+    """A reply in the form the parser reads: what first SFT teaches the embedded model to write."""
+    return f"{QUESTION_MARKER} {question.replace('<image>', '').strip()}\n{ANSWER_MARKER} {answer.strip()}"

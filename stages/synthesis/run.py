@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mmupt.errors import InputDataError, MmuptError
+from mmupt.errors import InputDataError, NothingSurvivedError
 from mmupt.modeling.inputs import decode_image
 from mmupt.modeling.loader import check_model_dir
 from mmupt.store import (
@@ -212,7 +212,7 @@ def run_synthesize(samples_dir: Path, model_dir: Path, out_dir: Path, config: Sy
 
     ``samples_dir`` is a samples artifact (or a SAMPLES Parquet file). Raises ``InputDataError`` for
     unusable samples, ``ModelLoadError`` for a bad model directory, ``MmuptError`` when shards fail
-    after their retries or when no question survives the filters.
+    after their retries, ``NothingSurvivedError`` when no question survives the filters.
     """
     started = time.perf_counter()
     samples_dir, model_dir, out_dir = Path(samples_dir), Path(model_dir), Path(out_dir)
@@ -241,7 +241,7 @@ def run_synthesize(samples_dir: Path, model_dir: Path, out_dir: Path, config: Sy
     )
     _log(stats)
     if stats["kept"] == 0:
-        raise MmuptError(_nothing_survived(stats, shards_root))
+        raise NothingSurvivedError(_nothing_survived(stats, shards_root))
     inputs = {
         "samples": artifact_hash(samples_dir) if samples_dir.is_dir() else file_sha256(samples_dir),
         "model": model_key,

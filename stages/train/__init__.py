@@ -41,7 +41,9 @@ Logged metrics (``metrics.jsonl``, ``on_metrics``, MLflow), one value per step:
 - ``actor/loss``, ``actor/pg_loss``, ``actor/kl``, ``actor/entropy``, ``actor/clip_frac``,
   ``actor/approx_kl``, ``actor/ratio_mean``: token-weighted means over the step's updates
   (definitions in ``mmupt/rl/losses.py``); ``actor/grad_norm`` (before clipping), ``actor/lr``.
-- ``response/length_mean`` (generated tokens), ``response/truncated_share`` (hit the length limit).
+- ``response/length_mean`` (generated tokens), ``response/truncated_share`` (hit the length limit),
+  ``response/untrainable`` (rewarded responses left out of the loss: empty, or holding a sampled
+  vision placeholder token such as ``<|image_pad|>``).
 - ``perf/tokens_per_s``: generated tokens of all workers per second of rollout.
 - ``step/trained`` (0 when the update was skipped), ``step/trainable_groups``,
   ``step/trainable_sequences``, ``step/optimizer_steps``, ``step/skipped_minibatches``.

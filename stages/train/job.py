@@ -89,6 +89,8 @@ def run_train(
     sampler.check(", ".join(str(p) for p in paths))
     total_steps = sampler.total_steps(config.data.epochs, config.data.max_steps)
     deepspeed_config = resolve_deepspeed(config)
+    n_prompts = len(pool)
+    del pool  # workers load their own copy; the driver only needed to validate it
     start_step, counters = _prepare_out_dir(out, config, sampler, resume)
 
     spec = JobSpec(
@@ -103,7 +105,7 @@ def run_train(
     )
     log.info(
         "train: %d prompts, %d steps of %d prompts x %d responses, %d workers, resume from step %d",
-        len(pool),
+        n_prompts,
         total_steps,
         config.data.prompts_per_step,
         config.rollout.n,
@@ -326,17 +328,19 @@ def _progress_line(m: dict[str, float]) -> str:
 
 
 def _explain_failure(err: BaseException, out: Path, metrics: list[dict[str, float]]) -> MmuptError:
-    failures = getattr(err, "worker_failures", None) or {}
-    for failure in failures.values():
-        if isinstance(failure, MmuptError):
-            return failure  # a user error raised on a worker: already one actionable line
-    first = next(iter(failures.values()), err)
-    log.error("training worker failed:\n%s", first)
+    """One actionable line for a failed job; the worker's traceback goes to the log."""
+    # Ray Train wraps each worker's exception (with its traceback text); unwrap to the user's exception.
+    failures = list((getattr(err, "worker_failures", None) or {}).values()) or [err]
+    exceptions = [getattr(f, "_base_exc", f) for f in failures]
+    for exc in exceptions:
+        if isinstance(exc, MmuptError):
+            return exc  # a user error raised on a worker: already one actionable line
+    log.error("training worker failed:\n%s", failures[0])
     last = metrics[-1]["step"] if metrics else None
     saved = checkpoint.latest_step(out / checkpoint.CHECKPOINTS)
     where = f"after step {last}" if last is not None else "before the first step finished"
-    summary = str(first).strip().splitlines()
-    reason = next((line for line in reversed(summary) if line.strip()), type(first).__name__)
+    lines = [line for line in str(exceptions[0]).strip().splitlines() if line.strip()]
+    reason = f"{type(exceptions[0]).__name__}: {lines[-1] if lines else ''}"
     resume = (
         f"checkpoint of step {saved} kept: fix the cause and re-run with --resume"
         if saved

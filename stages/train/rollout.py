@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -47,6 +48,27 @@ def response_ids(completion: Completion, end_of_turn_id: int) -> list[int]:
     """
     ids = list(completion.token_ids)
     return ids + [end_of_turn_id] if completion.finish_reason == "stop" else ids
+
+
+def vision_token_ids(processor: Any) -> set[int]:
+    """Ids of the tokens that mark where image/video features go: never trainable response tokens."""
+    tokenizer = processor.tokenizer
+    names = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    ids = {tokenizer.convert_tokens_to_ids(name) for name in names}
+    return {i for i in ids if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id}
+
+
+def trainable_response(completion: Completion, end_of_turn_id: int, vision_ids: set[int]) -> list[int] | None:
+    """The response's training tokens, or None when it cannot be trained on.
+
+    A sampled vision placeholder (``<|image_pad|>``, ...) would make the training forward look for an
+    image that is not there, and replacing it would change what the policy conditioned on; such a
+    response (rare, mostly from barely trained models) still votes, but is left out of the loss.
+    """
+    ids = response_ids(completion, end_of_turn_id)
+    if not ids or vision_ids.intersection(ids):
+        return None
+    return ids
 
 
 @contextlib.contextmanager

@@ -25,11 +25,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from mmupt.engine.base import Completion
 from mmupt.errors import MmuptError
+from mmupt.modeling.loader import load_model_and_processor
 from mmupt.rl import compute_advantages
 from schemas.artifacts import ROLLOUTS
 from schemas.train import TrainConfig
 from stages.train import checkpoint
+from stages.train.config import precision, zero_stage
 from stages.train.data import Prompt, PromptSampler, load_prompts, shard
 from stages.train.rewards import GroupReward, score_group
 from stages.train.rollout import (
@@ -39,6 +42,8 @@ from stages.train.rollout import (
     response_ids,
     rollout_seed,
     sampling_params,
+    trainable_response,
+    vision_token_ids,
 )
 from stages.train.update import ACTOR_METRICS, PolicyUpdater, TrainSequence, UpdateStats
 
@@ -102,7 +107,6 @@ class Trainer:
     """One rank of the job: model, DeepSpeed engine, rollout engine, and the step loop."""
 
     def __init__(self, spec: JobSpec):
-        import deepspeed
         import ray.train
         import ray.train.torch
 
@@ -124,48 +128,17 @@ class Trainer:
         )
 
         # ---- model: policy (+ LoRA / frozen parts), frozen reference, DeepSpeed engine
-        from stages.train.config import precision, zero_stage
-
         self.zero_stage = zero_stage(spec.deepspeed)
         dtype = precision(spec.deepspeed)
-        from mmupt.modeling.loader import load_model_and_processor
-
         model, self.processor = load_model_and_processor(spec.model_dir, "cpu", dtype)
         self.end_of_turn = self.processor.tokenizer.convert_tokens_to_ids(END_OF_TURN)
-        reference = None
+        self.vision_ids = vision_token_ids(self.processor)
         lora = config.model.lora.enabled
+        # With LoRA the reference is the base model with its adapters switched off: no copy needed.
+        reference = None
         if config.algorithm.uses_reference and not lora:
             reference = copy.deepcopy(model).to(self.device).eval().requires_grad_(False)
-        if config.model.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            model.config.use_cache = False
-        if lora:
-            from peft import LoraConfig, get_peft_model
-
-            lc = config.model.lora
-            model = get_peft_model(
-                model,
-                LoraConfig(
-                    r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules
-                ),
-            )
-        if config.model.freeze_vision_tower:
-            for name, param in model.named_parameters():
-                if "visual" in name.split("."):
-                    param.requires_grad_(False)
-        params = [p for p in model.parameters() if p.requires_grad]
-        optim = config.optim
-        optimizer = torch.optim.AdamW(
-            params, lr=optim.lr, betas=optim.betas, eps=optim.eps, weight_decay=optim.weight_decay
-        )
-        warmup = optim.warmup_steps
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
-        )
-        deepspeed.init_distributed(dist_backend="nccl" if config.trainer.use_gpu else "gloo")
-        self.engine, _, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=schedule, config=spec.deepspeed
-        )
+        self.engine = self._deepspeed_engine(self._trainable(model))
         if spec.start_step:
             state = checkpoint.load(self.engine, self.checkpoint_dir, spec.start_step)
             if state.get("step") != spec.start_step:
@@ -181,13 +154,54 @@ class Trainer:
         self.counters: dict[str, Any] = {"trained_steps": 0, "skipped_steps": 0, "skip_reasons": {}}
         self.counters.update(spec.counters)
 
+    def _trainable(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Apply gradient checkpointing, LoRA and the frozen vision tower as configured."""
+        settings = self.config.model
+        if settings.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.config.use_cache = False
+        if settings.lora.enabled:
+            from peft import LoraConfig, get_peft_model
+
+            lc = settings.lora
+            adapters = LoraConfig(
+                r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules
+            )
+            model = get_peft_model(model, adapters)
+        if settings.freeze_vision_tower:
+            for name, param in model.named_parameters():
+                if "visual" in name.split("."):
+                    param.requires_grad_(False)
+        return model
+
+    def _deepspeed_engine(self, model: torch.nn.Module) -> Any:
+        """AdamW (+ linear warm-up, then constant) on the trainable parameters, wrapped by DeepSpeed."""
+        import deepspeed
+
+        optim = self.config.optim
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            params, lr=optim.lr, betas=optim.betas, eps=optim.eps, weight_decay=optim.weight_decay
+        )
+        warmup = optim.warmup_steps
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
+        )
+        deepspeed.init_distributed(dist_backend="nccl" if self.config.trainer.use_gpu else "gloo")
+        engine, _, _, _ = deepspeed.initialize(
+            model=model, optimizer=optimizer, lr_scheduler=schedule, config=self.spec.deepspeed
+        )
+        return engine
+
     def _rollout_engine(self, module: torch.nn.Module, dtype: str) -> RolloutEngine:
         engine_config = self.config.rollout.engine
         if engine_config.backend == "hf":
             from mmupt.engine.hf import HFEngine
 
+            # A peft model's base model carries the (active) adapters in place; the engine needs the HF model.
+            policy = module.get_base_model() if self.config.model.lora.enabled else module
             engine = HFEngine(
-                module, self.processor, model_id=self.spec.model_dir, batch_size=engine_config.batch_size
+                policy, self.processor, model_id=self.spec.model_dir, batch_size=engine_config.batch_size
             )
         else:
             from mmupt.engine.vllm import VLLMEngine
@@ -296,16 +310,19 @@ class Trainer:
                     continue
                 prompt = rollouts.prompts[i]
                 for completion, advantage in zip(rollouts.completions[i], advantages[i], strict=False):
-                    ids = response_ids(completion, self.end_of_turn)
-                    if ids:
+                    ids = self.trainable_ids(completion)
+                    if ids is not None:
                         batch.append(TrainSequence(prompt.problem, prompt.images, ids, advantage))
             batches.append(batch)
         return batches
 
+    def trainable_ids(self, completion: Completion) -> list[int] | None:
+        return trainable_response(completion, self.end_of_turn, self.vision_ids)
+
     def stand_in(self, rollouts: Rollouts) -> TrainSequence:
         """A real sequence for zero-weighted passes (see update.py): this rank's first response."""
         prompt: Prompt = rollouts.prompts[0]
-        ids = response_ids(rollouts.completions[0][0], self.end_of_turn) or [self.end_of_turn]
+        ids = self.trainable_ids(rollouts.completions[0][0]) or [self.end_of_turn]
         return TrainSequence(prompt.problem, prompt.images, ids, 0.0)
 
     def client_state(self, step: int) -> dict[str, Any]:
@@ -354,6 +371,12 @@ class Trainer:
             "seconds": seconds,
             "response_tokens": rollouts.response_tokens,
             "truncated": sum(c.finish_reason == "length" for group in rollouts.completions for c in group),
+            "untrainable": sum(
+                self.trainable_ids(c) is None
+                for group, g in zip(rollouts.completions, groups, strict=True)
+                if g.trainable
+                for c in group[: len(g.rewards)]
+            ),
         }
         gathered: list[Any] = [None] * self.world_size if self.rank == 0 else []
         if dist.is_initialized() and self.world_size > 1:
@@ -449,6 +472,7 @@ def step_metrics(parts: list[dict[str, Any]], trainable_sequences: int) -> dict[
     out["response/truncated_share"] = (
         sum(part["truncated"] for part in parts) / responses if responses else 0.0
     )
+    out["response/untrainable"] = float(sum(part["untrainable"] for part in parts))
     phases = {phase for part in parts for phase in part["seconds"]}
     for phase in sorted(phases):
         out[f"timing_s/{phase}"] = max(part["seconds"].get(phase, 0.0) for part in parts)
