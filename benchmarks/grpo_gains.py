@@ -42,15 +42,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--heldout", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--lr", type=float, default=1e-4)
     args = parser.parse_args()
 
     base = heldout(args.model, args.world, args.heldout)
-    results = {"start": base, "steps": args.steps, "seed": args.seed}
+    results = {
+        "start": base,
+        "steps": args.steps,
+        "seed": args.seed,
+        "temperature": args.temperature,
+        "lr": args.lr,
+    }
     for kind in ("oracle", "majority_vote"):
         config = load_config(
             TrainConfig,
             ROOT / "configs" / "train_tiny.yaml",
-            {"reward.kind": kind, "data.max_steps": args.steps, "trainer.seed": args.seed},
+            {
+                "reward.kind": kind,
+                "data.max_steps": args.steps,
+                "trainer.seed": args.seed,
+                "rollout.temperature": args.temperature,
+                "optim.lr": args.lr,
+            },
         )
         started = time.perf_counter()
         result = run_train([args.samples], args.model, args.out / kind, config)

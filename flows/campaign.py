@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger
 from flows.locking import campaign_lock
 from mmupt import tracking
 from mmupt.errors import NothingSurvivedError
+from mmupt.store import MODEL_DIR
 from schemas.campaign import CampaignConfig
 from stages.gate import collapse_reason, gate, read_train_metrics, round_signals, suite_scores
 from tasks.caching import output_ready
@@ -164,7 +165,7 @@ def round_flow(
             config.train,
             parent_run_id=run_id,
         )
-        new_model = trained / "model"
+        new_model = trained / MODEL_DIR
         evals = timer("evaluate", evaluate_suite, config, new_model, world_dir, round_dir, run_id)
 
         scores = suite_scores(evals, config.benchmarks)
@@ -221,9 +222,15 @@ def bootstrap_round(
             parent_run_id=run_id,
         )
         sft = run_stage(
-            sft_task, config, round_dir / "sft", base, world_dir, config.embedded.sft, parent_run_id=run_id
+            sft_task,
+            config,
+            round_dir / "sft",
+            base / MODEL_DIR,
+            world_dir,
+            config.embedded.sft,
+            parent_run_id=run_id,
         )
-        model_dir = sft / "model"
+        model_dir = sft / MODEL_DIR
         sources, layout = [world_dir], "world"
         ingest_config = config.ingest.model_copy(update={"splits": ["unlabeled"]})
     else:

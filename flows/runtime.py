@@ -28,18 +28,12 @@ def configure() -> None:
 
 def check_prefect_server() -> None:
     """With ``PREFECT_API_URL`` set, fail fast (with the URL) when that server is down."""
-    import urllib.error
-    import urllib.request
-
-    from mmupt.errors import MmuptError
+    from mmupt.health import require_reachable
 
     url = os.environ.get("PREFECT_API_URL")
-    if not url:
-        return
-    try:
-        urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=5).read()
-    except (urllib.error.URLError, OSError) as err:
-        raise MmuptError(
-            f"Prefect server at {url} is not reachable ({err}); start it with deploy/start_prefect.sh "
-            "or unset PREFECT_API_URL to run with a temporary local server"
-        ) from None
+    if url:
+        require_reachable(
+            url,
+            "Prefect server",
+            "start it with deploy/start_prefect.sh or unset PREFECT_API_URL to run with a temporary local server",
+        )

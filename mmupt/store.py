@@ -35,6 +35,7 @@ from mmupt.errors import ArtifactError
 from schemas.artifacts import schema_for
 
 MANIFEST = "manifest.json"
+MODEL_DIR = "model"  # where an artifact keeps a model checkpoint; hashed into its content hash
 MANIFEST_VERSION = 1
 
 
@@ -176,6 +177,10 @@ class ArtifactWriter:
             sha = file_sha256(path)
             content.update(f"{name}:{sha}".encode())
             tables[name] = {"file": path.name, "rows": self._rows[name], "sha256": sha}
+        model = self._tmp / MODEL_DIR
+        if model.is_dir():  # a checkpoint published with the artifact is part of its identity
+            for path in sorted(p for p in model.rglob("*") if p.is_file()):
+                content.update(f"{MODEL_DIR}/{path.relative_to(model)}:{file_sha256(path)}".encode())
         self.manifest = Manifest(
             kind=self.kind,
             tables=tables,
@@ -212,14 +217,9 @@ def _publish(tmp: Path, out_dir: Path) -> None:
 
 def flatten_stats(stats: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}} -> {"a/b": 1}``: manifest stats as metric names."""
-    out: dict[str, Any] = {}
-    for key, value in stats.items():
-        name = f"{prefix}/{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            out.update(flatten_stats(value, name))
-        else:
-            out[name] = value
-    return out
+    from schemas.base import flatten
+
+    return flatten(stats, prefix, sep="/")
 
 
 def write_artifact(

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mmupt.errors import MmuptError
+from mmupt.health import require_reachable
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +37,12 @@ def tracking_uri(campaign_dir: str | Path) -> str:
 
 def check_server(uri: str) -> None:
     """Fail with the URL when an http tracking server is configured but down."""
-    if not uri.startswith("http"):
-        return
-    import urllib.error
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5).read()
-    except (urllib.error.URLError, OSError) as err:
-        raise MmuptError(
-            f"MLflow server at {uri} is not reachable ({err}); start it with deploy/start_mlflow.sh "
-            "or unset MLFLOW_TRACKING_URI to track into the campaign's sqlite file"
-        ) from None
+    if uri.startswith("http"):
+        require_reachable(
+            uri,
+            "MLflow server",
+            "start it with deploy/start_mlflow.sh or unset MLFLOW_TRACKING_URI to track into the campaign's sqlite file",
+        )
 
 
 def use_campaign(campaign_dir: str | Path, experiment: str) -> str:

@@ -34,12 +34,13 @@ class StrictModel(BaseModel):
         return flatten(self.model_dump(mode="json"), prefix)
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """``{"a": {"b": 1}} -> {"a.b": 1}`` (config params; ``sep="/"`` gives metric names)."""
     out: dict[str, Any] = {}
     for key, value in tree.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
+        name = f"{prefix}{sep}{key}" if prefix else str(key)
         if isinstance(value, dict):
-            out.update(flatten(value, name))
+            out.update(flatten(value, name, sep))
         else:
             out[name] = value
     return out

@@ -42,7 +42,9 @@ class TinyModelConfig(StrictModel):
             "benchmarks/REPORT.md)."
         ),
     )
-    image_std: list[float] = Field([0.5, 0.5, 0.5], min_length=3, max_length=3, description="Normalisation std.")
+    image_std: list[float] = Field(
+        [0.5, 0.5, 0.5], min_length=3, max_length=3, description="Normalisation std."
+    )
     seed: int = Field(0, description="Initialisation seed.")
 
     @model_validator(mode="after")

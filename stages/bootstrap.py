@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from mmupt.modeling.factory import create_tiny_model
 from mmupt.prompts import REASONING_INSTRUCTION
-from mmupt.store import read_table
+from mmupt.store import MODEL_DIR, ArtifactWriter, artifact_hash, read_table
 from schemas.model import TinyModelConfig
 from stages.synthesis.prompts import direct_messages, in_context_messages, reply_text
 
@@ -35,4 +35,10 @@ def world_texts(world_dir: Path) -> Iterator[str]:
 
 
 def bootstrap_tiny_model(world_dir: str | Path, config: TinyModelConfig, out_dir: str | Path) -> Path:
-    return create_tiny_model(config, world_texts(Path(world_dir)), out_dir)
+    """Publish the fresh model as an artifact (``out_dir/model``, atomically, with a manifest)."""
+    world_dir = Path(world_dir)
+    with ArtifactWriter(
+        out_dir, "model", config=config, inputs={"world": artifact_hash(world_dir)}
+    ) as writer:
+        create_tiny_model(config, world_texts(world_dir), writer.workdir / MODEL_DIR)
+    return Path(out_dir) / MODEL_DIR

@@ -52,7 +52,7 @@ def bootstrap_task(
 
     with stage_run("bootstrap", parent_run_id, config):
         bootstrap_tiny_model(world_dir, config, out_dir)
-    return str(out_dir)
+    return str(out_dir)  # the model is its model/ subdirectory
 
 
 @task(name="sft", **STAGE_TASK)

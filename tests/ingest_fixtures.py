@@ -253,6 +253,8 @@ def write_world(out_dir: Path, splits: dict[str, int]) -> Path:
                     "choices": None,
                     "difficulty": 1,
                     "split": split,
+                    "sibling_problem": "<image>How many shapes are in the image?",
+                    "sibling_answer": "1",
                 }
             )
     write_artifact(out_dir, "world", {"world": pa.Table.from_pylist(rows, schema=WORLD)})

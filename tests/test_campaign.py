@@ -31,8 +31,8 @@ def prefect_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def campaign(prefect_server, tmp_path_factory, monkeypatch_module):
     """A finished 2-round campaign; the mix stage of round 1 fails once with a transient error."""
-    from flows.campaign import campaign_flow
     import stages.mix
+    from flows.campaign import campaign_flow
 
     calls = {"n": 0}
     real = stages.mix.run_mix
@@ -112,7 +112,7 @@ def test_compare_matches_artifacts(campaign):
 @pytest.mark.slow
 def test_rerun_hits_the_cache(campaign):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+    from prefect.client.schemas.sorting import TaskRunSort
 
     from flows.campaign import campaign_flow
 
@@ -127,10 +127,8 @@ def test_rerun_hits_the_cache(campaign):
 
     async def train_states() -> list[str]:
         async with get_client() as client:
-            runs = await client.read_task_runs(
-                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="train"))
-            )
-            return [r.state.name for r in runs]
+            runs = await client.read_task_runs(limit=200, offset=0, sort=TaskRunSort.EXPECTED_START_TIME_DESC)
+            return [r.state.name for r in runs if r.name.startswith("train")]
 
     states = asyncio.run(train_states())
     assert states.count("Cached") >= 2
@@ -141,23 +139,30 @@ def test_second_campaign_on_same_dir_is_refused(campaign):
     from flows.locking import campaign_lock
 
     out, config, _, _ = campaign
-    with campaign_lock(out, config), pytest.raises(MmuptError, match="already running"):
-        with campaign_lock(out, config):
-            pass
+    with (
+        campaign_lock(out, config),
+        pytest.raises(MmuptError, match="already running"),
+        campaign_lock(out, config),
+    ):
+        pass
 
 
 def test_incompatible_directory_is_refused(tmp_path):
     from flows.locking import campaign_lock
 
     (tmp_path / "campaign.json").write_text(json.dumps({"name": "embedded", "manifest_version": 0}))
-    with pytest.raises(MmuptError, match="start a new campaign directory"):
-        with campaign_lock(tmp_path, CampaignConfig()):
-            pass
+    with (
+        pytest.raises(MmuptError, match="start a new campaign directory"),
+        campaign_lock(tmp_path, CampaignConfig()),
+    ):
+        pass
 
 
 def test_config_referencing_missing_file(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("embedded: null\nstart_model: /nonexistent/model\nsources: [{paths: [/nonexistent]}]\nbenchmarks: []\n")
+    path.write_text(
+        "embedded: null\nstart_model: /nonexistent/model\nsources: [{paths: [/nonexistent]}]\nbenchmarks: []\n"
+    )
     config = load_config(CampaignConfig, path)
     from flows.campaign import check_inputs
 

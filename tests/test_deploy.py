@@ -34,10 +34,24 @@ def servers(tmp_path):
     env.pop("PREFECT_API_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     try:
-        prefect = subprocess.run(["bash", "deploy/start_prefect.sh"], cwd=ROOT, env=env, capture_output=True,
-                                 text=True, timeout=300, check=True)
-        mlflow = subprocess.run(["bash", "deploy/start_mlflow.sh", str(tmp_path / "mlflow-store")], cwd=ROOT,
-                                env=env, capture_output=True, text=True, timeout=300, check=True)
+        prefect = subprocess.run(
+            ["bash", "deploy/start_prefect.sh"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        mlflow = subprocess.run(
+            ["bash", "deploy/start_mlflow.sh", str(tmp_path / "mlflow-store")],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
         urls = {
             "PREFECT_API_URL": prefect.stdout.strip().splitlines()[-1].split("=", 1)[1],
             "MLFLOW_TRACKING_URI": mlflow.stdout.strip().splitlines()[-1].split("=", 1)[1],
@@ -60,7 +74,11 @@ def test_campaign_against_local_servers(servers, tmp_path):
     out = tmp_path / "campaign"
     run = subprocess.run(
         [sys.executable, "-m", "flows.cli", "campaign", "--config", str(config_path), "--out", str(out)],
-        cwd=ROOT, env={**env, **urls}, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        env={**env, **urls},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     summary = json.loads((out / "campaign.summary.json").read_text())
@@ -75,17 +93,26 @@ def test_campaign_against_local_servers(servers, tmp_path):
 
     import urllib.request
 
-    request = urllib.request.Request(f"{urls['PREFECT_API_URL']}/flow_runs/filter", data=b"{}", method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{urls['PREFECT_API_URL']}/flow_runs/filter",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     flow_runs = json.loads(urllib.request.urlopen(request, timeout=30).read())
     states = {(r["name"], r["state_type"]) for r in flow_runs}
-    assert any(state == "COMPLETED" for _, state in states) and len(flow_runs) >= 2  # campaign + round subflow
+    assert (
+        any(state == "COMPLETED" for _, state in states) and len(flow_runs) >= 2
+    )  # campaign + round subflow
 
 
 def test_prefect_server_down_is_a_clear_error(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "flows.cli", "demo", "--out", str(tmp_path / "x")],
-        cwd=ROOT, env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}, capture_output=True, text=True,
+        cwd=ROOT,
+        env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"},
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert run.returncode == 2

@@ -34,7 +34,13 @@ def test_sft_improves_heldout_accuracy(tmp_path):
         tmp_path / "base",
     )
     config = SFTConfig(
-        epochs=2.0, batch_size=16, learning_rate=3e-3, warmup_steps=5, eval_rows=40, eval_max_new_tokens=32
+        epochs=4.0,
+        batch_size=16,
+        learning_rate=3e-3,
+        warmup_steps=5,
+        eval_rows=40,
+        eval_max_new_tokens=32,
+        question_writing_share=0.0,
     )
     result = run_sft(base, world, tmp_path / "sft", config)
 

@@ -19,12 +19,12 @@ console = Console()
 @app.command("model")
 def model_command(
     world: Annotated[Path, typer.Option(help="World artifact directory (from `mmupt world`).")],
-    out: Annotated[Path, typer.Option(help="Where to save the new checkpoint directory.")],
+    out: Annotated[Path, typer.Option(help="Artifact directory; the checkpoint is its model/ subdirectory.")],
     config: Annotated[Path | None, typer.Option(help="YAML with TinyModelConfig fields.")] = None,
 ) -> None:
     """Create the tiny Qwen2.5-VL model with a tokenizer trained on the world's text.
 
-    Example: mmupt model --world runs/world --out runs/tiny-model
+    Example: mmupt model --world runs/world --out runs/tiny-model   (then --model runs/tiny-model/model)
     """
     from stages.bootstrap import bootstrap_tiny_model  # heavy (torch, transformers): import on use
 

@@ -20,7 +20,20 @@ from schemas.ingest import ColumnMap
 QUESTION = ("problem", "question", "query")
 SOURCE_ID = ("id", "pid", "ID", "sample_index", "question_id", "qid")
 PATH_IMAGES = ("images", "image", "image_path", "decoded_image", "file_name", "file", "filename")
-LABEL_LIKE = frozenset({"answer", "solution", "label", "labels", "gt", "ground_truth", "gold", "rationale"})
+LABEL_LIKE = frozenset(
+    {
+        "answer",
+        "solution",
+        "label",
+        "labels",
+        "gt",
+        "ground_truth",
+        "gold",
+        "rationale",
+        "sibling_answer",
+        "sibling_problem",
+    }
+)  # sibling_*: the world's first-SFT material (a second labelled question per image)
 
 
 @dataclass(frozen=True)
