@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--heldout", type=int, default=200)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--min-vote-ratio", type=float, default=0.5)
     args = parser.parse_args()
 
     base = heldout(args.model, args.world, args.heldout)
@@ -64,6 +65,7 @@ def main() -> None:
                 "trainer.seed": args.seed,
                 "rollout.temperature": args.temperature,
                 "optim.lr": args.lr,
+                "reward.vote.min_vote_ratio": args.min_vote_ratio,
             },
         )
         started = time.perf_counter()

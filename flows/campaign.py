@@ -25,6 +25,7 @@ from mmupt import tracking
 from mmupt.errors import NothingSurvivedError
 from mmupt.store import MODEL_DIR
 from schemas.campaign import CampaignConfig
+from stages.compare import compare_campaign, plot_comparison, plot_training_curves
 from stages.gate import collapse_reason, gate, read_train_metrics, round_signals, suite_scores
 from tasks.caching import output_ready
 from tasks.reporting import publish_round_report
@@ -194,8 +195,13 @@ def round_flow(
                 "gate/promoted": float(decision.promote),
             }
         )
-        if decision.promote:
-            tracking.register_model(new_model, f"{config.name}-model", alias="champion")
+        curves = plot_training_curves(trained / "metrics.jsonl", round_dir / "training_curves.png")
+        if curves is not None:
+            tracking.log_figure(curves)
+        # Every round's model is a version; only a promoted one takes the champion alias.
+        tracking.register_model(
+            new_model, f"{config.name}-model", alias="champion" if decision.promote else None
+        )
         logger.info(
             "round %d: %s%s", round_index, decision.reason, f"; collapse: {collapse}" if collapse else ""
         )
@@ -322,6 +328,7 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 "tracking_uri": tracking.tracking_uri(out_dir),
             }
             (out_dir / "campaign.summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+            tracking.log_figure(plot_comparison(compare_campaign(out_dir), out_dir / "comparison.png"))
             logger.info("campaign %s: %s; champion %s", config.name, stop_reason, champion)
     return summary
 

@@ -122,3 +122,26 @@ def register_model(model_dir: str | Path, name: str, alias: str | None = None) -
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
     return str(version.version)
+
+
+def log_dataset(artifact_dir: str | Path, name: str, context: str) -> None:
+    """Record an artifact as an MLflow dataset input of the active run (source path + content hash)."""
+    import warnings
+
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    from mmupt.store import artifact_hash
+
+    with warnings.catch_warnings():  # MLflow registers its local source class twice and warns about it
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(str(Path(artifact_dir).resolve()))
+    dataset = MetaDataset(source=source, name=name, digest=artifact_hash(artifact_dir)[:16])
+    mlflow.log_input(dataset, context=context)
+
+
+def log_figure(figure_path: str | Path, artifact_path: str = "plots") -> None:
+    import mlflow
+
+    mlflow.log_artifact(str(figure_path), artifact_path=artifact_path)

@@ -130,3 +130,32 @@ def plot_comparison(comparison: Comparison, out_png: str | Path) -> Path:
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
+
+
+def plot_training_curves(metrics_jsonl: str | Path, out_png: str | Path) -> Path | None:
+    """Self-reward signals over the steps of one training run (vote share, reward, pseudo-label accuracy)."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(metrics_jsonl)
+    if not path.is_file():
+        return None
+    steps = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not steps:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in ("vote/share_mean", "reward/mean", "label/accuracy", "vote/skipped_share"):
+        points = [(s["step"], s[key]) for s in steps if isinstance(s.get(key), int | float)]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker=".", label=key)
+    ax.set(title="training signals by step", xlabel="step", ylim=(0, 1))
+    ax.legend()
+    fig.tight_layout()
+    out_png = Path(out_png)
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png

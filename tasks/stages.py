@@ -127,6 +127,8 @@ def train_task(
 
     with stage_run("train", parent_run_id, config) as active:
         on_metrics = (lambda step, metrics: tracking.log_metrics(metrics, step=step)) if active else None
+        if active:
+            tracking.log_dataset(samples_dir, "training-prompts", context="training")
         result = run_train([samples_dir], model_dir, out_dir, config, on_metrics=on_metrics)
         if result.manifest is not None:
             log_manifest(result.manifest, "train")
@@ -143,9 +145,12 @@ def evaluate_task(
     parent_run_id: str | None = None,
 ) -> str:
     """Evaluate one benchmark; its scores land in the artifact's ``scores`` table."""
+    from mmupt import tracking
     from stages.evaluation.run import run_evaluate
 
     config = config.model_copy(update={"limit": spec.limit}) if spec.limit else config
-    with stage_run(f"evaluate-{spec.name}", parent_run_id, config):
+    with stage_run(f"evaluate-{spec.name}", parent_run_id, config) as active:
+        if active and spec.name == "world":
+            tracking.log_dataset(data, "world-heldout", context="evaluation")
         log_manifest(run_evaluate(model_dir, spec.name, data, out_dir, config), f"eval/{spec.name}")
     return str(out_dir)

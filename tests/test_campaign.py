@@ -89,6 +89,15 @@ def test_mlflow_layout(campaign):
     assert {"campaign", "round-0", "round-1", "round-2", "train", "sft"} <= names
     train_runs = [r for r in runs if r.info.run_name == "train"]
     assert all("vote/share_mean" in r.data.metrics for r in train_runs)
+    assert all(client.get_run(r.info.run_id).inputs.dataset_inputs for r in train_runs)  # prompts logged
+    parent_plots = [a.path for a in client.list_artifacts(summary["mlflow_run_id"], "plots")]
+    assert parent_plots == ["plots/comparison.png"]
+    round_runs = {r.info.run_name: r.info.run_id for r in runs if r.info.run_name.startswith("round-")}
+    assert [a.path for a in client.list_artifacts(round_runs["round-1"], "plots")] == [
+        "plots/training_curves.png"
+    ]
+    versions = client.search_model_versions(f"name='{config.name}-model'")
+    assert len(versions) == 3  # the baseline and every round's model
     champion = client.get_model_version_by_alias(f"{config.name}-model", "champion")
     promoted = [r for r in summary["rounds"] if r["promote"]][-1]
     expected_run = promoted.get("mlflow_run_id") or next(
