@@ -513,3 +513,15 @@ def test_responses_with_vision_placeholders_are_not_trained(random_model):
     assert trainable_response(Completion("x", [40, 41], "stop"), eot, vision) == [40, 41, eot]
     assert trainable_response(Completion("x", [40, 41], "length"), eot, vision) == [40, 41]
     assert trainable_response(Completion("x", [40, pad], "stop"), eot, vision) is None
+
+
+def test_one_pool_sampling_reaches_synthetic_rows():
+    """Without data.synthetic_ratio, a synthetic-only source is one pool (regression: IndexError)."""
+    from stages.train.data import Prompt, PromptPool, PromptSampler
+
+    synthetic = [Prompt(f"s{i}", f"question {i}?", [b"png"], None, True) for i in range(6)]
+    pool = PromptPool(original=[], synthetic=synthetic, sources={})
+    sampler = PromptSampler.for_pool(pool, prompts_per_step=3, synthetic_ratio=None, seed=0)
+    sampler.check("test")
+    seen = {pool.get(ref).id for step in (1, 2) for ref in sampler.batch(step)}  # one epoch, 1-based steps
+    assert seen == {p.id for p in synthetic}

@@ -50,7 +50,11 @@ class PromptPool:
 
     def get(self, ref: tuple[bool, int]) -> Prompt:
         synthetic, index = ref
-        return (self.synthetic if synthetic else self.original)[index]
+        if synthetic:
+            return self.synthetic[index]
+        # One-pool sampling (no synthetic_ratio) indexes the originals, then the synthetic rows.
+        n_original = len(self.original)
+        return self.original[index] if index < n_original else self.synthetic[index - n_original]
 
 
 def load_prompts(paths: list[str | Path]) -> PromptPool:
