@@ -26,9 +26,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
+	mkdir -p "$(PREFECT_HOME)" "$(TORCH_EXTENSIONS_DIR)"
 	$(BIN)/mmupt demo --out runs/demo
 
 test: setup
+	mkdir -p "$(PREFECT_HOME)" "$(TORCH_EXTENSIONS_DIR)"
 	$(BIN)/python -m pytest -q
 
 lint: setup

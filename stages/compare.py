@@ -123,6 +123,10 @@ def plot_comparison(comparison: Comparison, out_png: str | Path) -> Path:
             xs = sorted(per)
             right.plot(xs, [per[x] for x in xs], marker="o", label=key)
     right.set(title="self-reward signals by round", xlabel="round")
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
     if right.lines:
         right.legend()
     fig.tight_layout()
