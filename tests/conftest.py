@@ -22,6 +22,20 @@ TOKENIZER_TEXTS = [
 ] * 40
 
 
+TEST_MODEL_SIZES = dict(
+    vocab_size=400,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    vision_hidden_size=32,
+    vision_depth=1,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    vision_num_heads=2,
+)
+"""The smallest model sizes the tests build: fast enough to create and train in seconds."""
+
+
 def png(color: str = "white", size: int = 112, dot: str | None = None) -> bytes:
     image = Image.new("RGB", (size, size), color)
     if dot:
@@ -38,16 +52,6 @@ def tiny_model_dir(tmp_path_factory) -> str:
     from schemas.model import TinyModelConfig
 
     out = tmp_path_factory.mktemp("tiny-model")
-    config = TinyModelConfig(
-        vocab_size=400,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        vision_hidden_size=32,
-        vision_depth=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        vision_num_heads=2,
-    )
+    config = TinyModelConfig(**TEST_MODEL_SIZES)
     create_tiny_model(config, TOKENIZER_TEXTS, out)
     return str(out)

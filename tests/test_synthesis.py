@@ -38,20 +38,10 @@ from stages.synthesis.mix import mix_counts
 from stages.synthesis.parse import Parsed, ParseFailure, parse_reply
 from stages.synthesis.prompts import PROMPT_VERSION, direct_messages, in_context_messages
 from stages.synthesis.run import SHARDS_DIR
-from tests.conftest import png
+from tests.conftest import TEST_MODEL_SIZES, png
 
 COLORS = ["red", "blue", "green", "yellow", "purple", "orange"]
-SMALL = dict(
-    vocab_size=400,
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    vision_hidden_size=32,
-    vision_depth=1,
-    num_attention_heads=2,
-    num_key_value_heads=1,
-    vision_num_heads=2,
-)
+SMALL = TEST_MODEL_SIZES
 
 
 # ---------------------------------------------------------------------------- fixtures
