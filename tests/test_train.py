@@ -483,6 +483,40 @@ def test_response_logprobs_align_with_full_log_softmax(random_model):
     assert entropy is not None and entropy.shape == got.shape and torch.isfinite(entropy).all()
 
 
+def test_trainer_scores_what_the_engine_sampled(random_model):
+    """The update's forward (training layout, right padding, M-RoPE from the model) must see the
+    same context the engine sampled in (shared prefix, left padding, explicit positions): its
+    argmax at every response position reproduces the engine's greedy tokens, for prompts of
+    different lengths in one micro-batch. A mismatch would train a policy other than the sampler."""
+    from mmupt.engine.base import GenerationRequest
+    from mmupt.engine.hf import HFEngine
+    from schemas.engine import SamplingParams
+    from stages.train.rollout import response_ids, vision_token_ids
+    from stages.train.update import TrainSequence, build_micro_batch
+
+    engine = HFEngine.from_pretrained(random_model)
+    problems = [QUESTION, QUESTION + " Count carefully, please, and box it.", "<image>Which color?"]
+    images = [[_png(3)], [_png(2, "blue")], [_png(1)]]
+    requests = [
+        GenerationRequest(f"p{i}", q, im) for i, (q, im) in enumerate(zip(problems, images, strict=True))
+    ]
+    completions = engine.generate(requests, SamplingParams(n=1, temperature=0.0, max_new_tokens=12))
+    eot = engine.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    seqs = [
+        TrainSequence(q, im, response_ids(c[0], eot), 0.0)
+        for q, im, c in zip(problems, images, completions, strict=True)
+    ]
+    mb = build_micro_batch(engine.processor, seqs)
+    with torch.no_grad():
+        logits = engine.model(**mb.inputs, logits_to_keep=mb.logits_to_keep, use_cache=False).logits
+    logits[..., sorted(vision_token_ids(engine.processor))] = -torch.inf  # the engine never samples these
+    for b, seq in enumerate(seqs):
+        predicted = logits[b].argmax(-1)[mb.index[b][: len(seq.response)]].tolist()
+        assert predicted == seq.response, (
+            f"row {b}: the trainer's argmax differs from the engine's greedy tokens"
+        )
+
+
 def test_worker_user_error_reaches_the_driver_as_itself(tmp_path):
     """Ray Train wraps a worker's exception; a user error must come out as the same one-line error,
     and anything else as a TrainJobError naming the exception and the resume hint."""
