@@ -1,12 +1,15 @@
 """Can majority voting teach this model anything? Greedy vs per-sample vs majority-vote accuracy.
 
     .venv/bin/python benchmarks/vote_diagnostics.py --model runs/demo/round-0/sft/model \
-        --world runs/demo/round-0/world --n 8 --temperature 0.7 1.0
+        --world runs/demo/round-0/world --n 8 --temperature 0.6 1.0
+    # any labelled dev set: a samples artifact from `mmupt ingest` (labels in oracle_answer) or Parquet
+    .venv/bin/python benchmarks/vote_diagnostics.py --model CHECKPOINT --samples runs/dev-ingest --rows 500
 
 MM-UPT's self-reward only helps where the majority answer of n samples is right more often than
 the answer the model already gives (greedy), and where the prompts kept by ``min_vote_ratio`` carry
-mostly right pseudo-labels. This measures both on the world's held-out split (labels known),
-per task and per vote-share bin, without training anything.
+mostly right pseudo-labels. This measures both on labelled rows (the world's held-out split, or
+any samples with ``oracle_answer``), per task and per vote-share bin, without training anything.
+Run it on a labelled dev set before spending GPU hours on self-reward.
 
 Columns: ``greedy`` (T=0), ``sample`` (mean accuracy of one sample at T), ``majority`` (the vote's
 pseudo-label as training sees it: a tie gives none and counts as wrong), ``majority_tie_split``
@@ -30,6 +33,7 @@ from mmupt.engine.hf import HFEngine
 from schemas.engine import SamplingParams
 from schemas.vote import VoteConfig
 from stages.sft import split_rows
+from stages.train.data import load_prompts
 from stages.vote import vote_group
 
 SHARE_BINS = (0.0, 0.5, 0.625, 0.75, 0.875, 1.01)
@@ -89,18 +93,38 @@ def diagnose(engine: HFEngine, rows: pa.Table, n: int, temperature: float, seed:
     }
 
 
+def labelled_rows(world: Path | None, split: str, samples: Path | None, limit: int) -> pa.Table:
+    """``id, problem, images, answer, task`` rows: a world split, or labelled samples (task "all")."""
+    if world is not None:
+        return split_rows(world, split).slice(0, limit)
+    prompts = [p for p in load_prompts([samples]).original if p.oracle_answer is not None][:limit]
+    if not prompts:
+        raise SystemExit(f"{samples}: no row has an oracle_answer; the diagnostic needs labelled rows")
+    return pa.table(
+        {
+            "id": [p.id for p in prompts],
+            "problem": [p.problem for p in prompts],
+            "images": [p.images for p in prompts],
+            "answer": [p.oracle_answer for p in prompts],
+            "task": ["all"] * len(prompts),
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--world", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--world", type=Path, help="world artifact (with --split)")
+    source.add_argument("--samples", type=Path, help="samples artifact or Parquet with oracle_answer")
     parser.add_argument("--split", default="heldout")
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--temperature", type=float, nargs="+", default=[0.7, 1.0])
+    parser.add_argument("--temperature", type=float, nargs="+", default=[0.6, 1.0])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     engine = HFEngine.from_pretrained(args.model)
-    rows = split_rows(args.world, args.split).slice(0, args.rows)
+    rows = labelled_rows(args.world, args.split, args.samples, args.rows)
     for temperature in args.temperature:
         print(json.dumps(diagnose(engine, rows, args.n, temperature, args.seed), indent=1))
 
