@@ -200,7 +200,10 @@ def round_flow(
             tracking.log_figure(curves)
         # Every round's model is a version; only a promoted one takes the champion alias.
         tracking.register_model(
-            new_model, f"{config.name}-model", alias="champion" if decision.promote else None
+            new_model,
+            f"{config.name}-model",
+            alias="champion" if decision.promote else None,
+            mode=config.model_registry,
         )
         logger.info(
             "round %d: %s%s", round_index, decision.reason, f"; collapse: {collapse}" if collapse else ""
@@ -269,7 +272,9 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 evals = evaluate_suite(config, champion, world_dir, out_dir / "round-0", r0.info.run_id)
                 champion_scores = suite_scores(evals, config.benchmarks)
                 tracking.log_metrics({f"eval/{k}": v for k, v in champion_scores.items()})
-                tracking.register_model(champion, f"{config.name}-model", alias="champion")
+                tracking.register_model(
+                    champion, f"{config.name}-model", alias="champion", mode=config.model_registry
+                )
             baseline = {
                 "round": 0,
                 "model_dir": str(champion),

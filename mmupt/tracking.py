@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mmupt.health import require_reachable
 
@@ -99,11 +99,20 @@ def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
         mlflow.log_metrics(numeric, step=step)
 
 
-def register_model(model_dir: str | Path, name: str, alias: str | None = None) -> str:
-    """Log ``model_dir`` as the active run's ``model`` artifact, register a version, set ``alias``.
+ModelRegistry = Literal["copy", "reference", "off"]
 
-    Registration goes through ``create_model_version`` with the artifact location as source, which
-    works for any HF checkpoint directory without an MLflow flavour wrapper.
+
+def register_model(
+    model_dir: str | Path, name: str, alias: str | None = None, mode: ModelRegistry = "copy"
+) -> str | None:
+    """Register ``model_dir`` as a version of ``name`` from the active run; set ``alias``. Returns the version.
+
+    ``copy``: log the checkpoint as the run's ``model`` artifact and register that copy (self-contained
+    store; right for the tiny model). ``reference``: register the checkpoint where it lies, copying
+    nothing (a 7B checkpoint per round would otherwise double the disk it takes). ``off``: no
+    registry entry; the run gets a ``model_dir`` tag. Registration goes through
+    ``create_model_version`` with a plain source, which works for any HF checkpoint directory
+    without an MLflow flavour wrapper.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -112,13 +121,19 @@ def register_model(model_dir: str | Path, name: str, alias: str | None = None) -
     active = mlflow.active_run()
     if active is None:
         raise RuntimeError("register_model needs an active MLflow run")
-    mlflow.log_artifacts(str(model_dir), artifact_path="model")
+    model_dir = Path(model_dir).resolve()
+    mlflow.set_tag("model_dir", str(model_dir))
+    if mode == "off":
+        return None
+    if mode == "copy":
+        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        source = mlflow.get_artifact_uri("model")
+    else:
+        source = str(model_dir)
     client = MlflowClient()
     with contextlib.suppress(MlflowException):
         client.create_registered_model(name)
-    version = client.create_model_version(
-        name, source=mlflow.get_artifact_uri("model"), run_id=active.info.run_id
-    )
+    version = client.create_model_version(name, source=source, run_id=active.info.run_id)
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
     return str(version.version)

@@ -7,6 +7,7 @@ a real campaign sets ``start_model`` and ``sources`` instead and leaves ``embedd
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -102,6 +103,15 @@ class CampaignConfig(StrictModel):
     )
     gate: GateConfig = Field(default_factory=GateConfig)
     collapse: CollapseConfig = Field(default_factory=CollapseConfig)
+    model_registry: Literal["copy", "reference", "off"] = Field(
+        "copy",
+        description=(
+            "How each round's model reaches the MLflow registry: copy (logged as a run artifact: a "
+            "self-contained store, fine for small models), reference (a version pointing at the checkpoint "
+            "on disk: no copy, for 7B rounds; the checkpoint must stay where it is), off (no version; the "
+            "run's model_dir tag names it)."
+        ),
+    )
     stage_timeout_s: float = Field(6 * 3600, gt=0, description="Prefect timeout of any one stage task.")
     stage_retries: int = Field(
         1, ge=0, description="Retries of a stage after a transient (non-validation) failure."

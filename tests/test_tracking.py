@@ -1,0 +1,52 @@
+"""Model registry modes against a real MLflow sqlite store: what each one copies and registers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmupt import tracking
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> Path:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.use_campaign(tmp_path, "registry-test")
+    checkpoint = tmp_path / "round-1" / "model"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
+    return checkpoint
+
+
+@pytest.mark.parametrize("mode", ["copy", "reference", "off"])
+def test_register_model_modes(store, mode):
+    import mlflow
+    from mlflow import MlflowClient
+
+    with tracking.run("round-1") as active:
+        version = tracking.register_model(store, "m", alias="champion", mode=mode)
+    client = MlflowClient()
+    run = client.get_run(active.info.run_id)
+    assert run.data.tags["model_dir"] == str(store.resolve())
+    copied = [a.path for a in client.list_artifacts(active.info.run_id, "model")]
+    if mode == "off":
+        assert version is None and copied == []
+        assert client.search_registered_models(filter_string="name = 'm'") == []
+        return
+    entry = client.get_model_version_by_alias("m", "champion")
+    assert str(entry.version) == version and entry.run_id == active.info.run_id
+    if mode == "copy":
+        assert copied == ["model/config.json"] and entry.source.endswith("/model")
+        assert Path(mlflow.artifacts.download_artifacts(entry.source)).joinpath("config.json").is_file()
+    else:  # reference: nothing copied, the version points at the checkpoint on disk
+        assert copied == [] and entry.source == str(store.resolve())
+
+
+def test_campaign_config_rejects_an_unknown_registry_mode():
+    from pydantic import ValidationError
+
+    from schemas.campaign import CampaignConfig
+
+    with pytest.raises(ValidationError, match="model_registry"):
+        CampaignConfig.model_validate({"name": "x", "embedded": {}, "model_registry": "upload"})
