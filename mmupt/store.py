@@ -14,6 +14,7 @@ complete artifact, and a crash at any point leaves nothing a later stage could r
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +54,38 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{version}+{commit}" if commit else version
+
+
+SOURCE_PACKAGES = ("mmupt", "schemas", "stages", "tasks", "flows")
+"""The packages whose code decides what a stage writes (tests, docs and benchmarks do not)."""
+
+
+def source_fingerprint(roots: tuple[Path, ...] | None = None) -> str:
+    """sha256 over the relative path and bytes of every ``.py`` file in ``roots`` (default: the packages).
+
+    Cache keys use this rather than ``code_version``: a git commit misses uncommitted edits (a stale
+    cache hit after changing a stage) and changes on every docs-only commit (a needless re-run).
+    """
+    if roots is None:
+        return _package_fingerprint()
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def _package_fingerprint() -> str:
+    from importlib.util import find_spec
+
+    origins = [find_spec(name) for name in SOURCE_PACKAGES]  # locates without importing
+    return source_fingerprint(
+        tuple(Path(spec.origin).resolve().parent for spec in origins if spec and spec.origin)
+    )
 
 
 def file_sha256(path: Path) -> str:

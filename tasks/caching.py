@@ -1,4 +1,4 @@
-"""Cache keys for stage tasks: input artifact hashes + config hash + code version.
+"""Cache keys for stage tasks: input artifact hashes + config hash + a hash of the packages' source.
 
 A stage re-run with the same inputs, config and code is a cache hit (Prefect shows it as
 ``Cached``). The flow asks for a refresh when the output artifact is missing, so deleting an
@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mmupt.store import MANIFEST, code_version, read_manifest
+from mmupt.store import MANIFEST, read_manifest, source_fingerprint
 
 UNCACHED_PARAMS = {"parent_run_id"}  # bookkeeping that differs per run but never changes the output
 
@@ -56,7 +56,7 @@ def stage_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """
     payload = {
         "task": context.task.name,
-        "code": code_version(),
+        "code": source_fingerprint(),
         "params": {
             k: (str(v) if k == "out_dir" else fingerprint(v))
             for k, v in sorted(parameters.items())

@@ -86,3 +86,23 @@ def test_duckdb_views_span_rounds(tmp_path):
     con = duckdb_views(tmp_path / "camp")
     rows = con.sql("SELECT round, avg(vote_share) FROM labels GROUP BY round ORDER BY round").fetchall()
     assert rows == [(0, 0.5), (1, 0.75)]
+
+
+def test_source_fingerprint_follows_code_not_docs(tmp_path):
+    """The cache key's code part: any .py edit (committed or not) changes it; docs and bytecode do not."""
+    from mmupt.store import source_fingerprint
+
+    package = tmp_path / "stages"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "vote.py").write_text("THRESHOLD = 0.5\n")
+    before = source_fingerprint((package,))
+    (package / "NOTES.md").write_text("docs change")
+    (package / "__pycache__" / "vote.cpython-311.pyc").write_bytes(b"\0bytecode")
+    assert source_fingerprint((package,)) == before
+    (package / "vote.py").write_text("THRESHOLD = 0.6\n")
+    assert source_fingerprint((package,)) != before
+    (package / "vote.py").write_text("THRESHOLD = 0.5\n")
+    assert source_fingerprint((package,)) == before
+    (package / "vote.py").rename(package / "voting.py")  # a moved module is different code
+    assert source_fingerprint((package,)) != before
+    assert len(source_fingerprint()) == 16  # the installed packages themselves
