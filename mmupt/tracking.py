@@ -14,9 +14,10 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from mmupt.health import require_reachable
+from schemas.campaign import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,6 @@ def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
     }
     if numeric:
         mlflow.log_metrics(numeric, step=step)
-
-
-ModelRegistry = Literal["copy", "reference", "off"]
 
 
 def register_model(

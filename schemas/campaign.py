@@ -18,6 +18,9 @@ from schemas.ingest import IngestConfig
 from schemas.synthesize import SynthesizeConfig
 from schemas.train import TrainConfig
 
+ModelRegistry = Literal["copy", "reference", "off"]
+"""How a round's model reaches the MLflow registry (``mmupt.tracking.register_model``)."""
+
 
 class SourceConfig(StrictModel):
     """Unlabeled data to ingest once at the start of the campaign."""
@@ -103,7 +106,7 @@ class CampaignConfig(StrictModel):
     )
     gate: GateConfig = Field(default_factory=GateConfig)
     collapse: CollapseConfig = Field(default_factory=CollapseConfig)
-    model_registry: Literal["copy", "reference", "off"] = Field(
+    model_registry: ModelRegistry = Field(
         "copy",
         description=(
             "How each round's model reaches the MLflow registry: copy (logged as a run artifact: a "

@@ -104,13 +104,27 @@ def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]
     return header, rows
 
 
-def plot_comparison(comparison: Comparison, out_png: str | Path) -> Path:
-    """Accuracy per benchmark and self-reward signals across rounds, as one PNG."""
+def _pyplot():
+    """pyplot on the file-only Agg backend: flows run headless (Prefect workers, CI)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, out_png: str | Path) -> Path:
+    fig.tight_layout()
+    out_png = Path(out_png)
+    fig.savefig(out_png, dpi=100)
+    _pyplot().close(fig)
+    return out_png
+
+
+def plot_comparison(comparison: Comparison, out_png: str | Path) -> Path:
+    """Accuracy per benchmark and self-reward signals across rounds, as one PNG."""
+    plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for name, per in sorted(comparison.scores.items()):
         xs = sorted(per)
@@ -129,22 +143,14 @@ def plot_comparison(comparison: Comparison, out_png: str | Path) -> Path:
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
     if right.lines:
         right.legend()
-    fig.tight_layout()
-    out_png = Path(out_png)
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png)
 
 
 def plot_training_curves(metrics_jsonl: str | Path, out_png: str | Path) -> Path | None:
     """Self-reward signals over the steps of one training run (vote share, reward, pseudo-label accuracy)."""
     import json
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     path = Path(metrics_jsonl)
     if not path.is_file():
         return None
@@ -158,8 +164,4 @@ def plot_training_curves(metrics_jsonl: str | Path, out_png: str | Path) -> Path
             ax.plot(*zip(*points, strict=True), marker=".", label=key)
     ax.set(title="training signals by step", xlabel="step", ylim=(0, 1))
     ax.legend()
-    fig.tight_layout()
-    out_png = Path(out_png)
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png)

@@ -21,6 +21,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _start(script: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a deploy/ start script as a user would; it prints ``NAME=url`` last."""
+    return subprocess.run(
+        ["bash", script, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True
+    )
+
+
 @pytest.fixture
 def servers(tmp_path):
     env = {
@@ -34,24 +41,8 @@ def servers(tmp_path):
     env.pop("PREFECT_API_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     try:
-        prefect = subprocess.run(
-            ["bash", "deploy/start_prefect.sh"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
-        mlflow = subprocess.run(
-            ["bash", "deploy/start_mlflow.sh", str(tmp_path / "mlflow-store")],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
+        prefect = _start("deploy/start_prefect.sh", env)
+        mlflow = _start("deploy/start_mlflow.sh", env, str(tmp_path / "mlflow-store"))
         urls = {
             "PREFECT_API_URL": prefect.stdout.strip().splitlines()[-1].split("=", 1)[1],
             "MLFLOW_TRACKING_URI": mlflow.stdout.strip().splitlines()[-1].split("=", 1)[1],
