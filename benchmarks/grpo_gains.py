@@ -5,6 +5,9 @@
     # REPORT.md study 2: a 6-epoch SFT, 1,000 held-out rows (a world with n_heldout 1000), 150 steps
     ... --model runs/sft6/model --world runs/world-heldout1000 --heldout 1000 --steps 150 --lr 1e-4 \
         --set data.epochs=10   # any TrainConfig field: --set key=value ...; --kinds oracle to skip one
+    # REPORT.md study 3: the demo's warm start, 4,000 fresh prompts (world_unlabeled4000.yaml, ingested)
+    ... --model runs/demo/round-0/sft/model --world runs/world-heldout1000 --heldout 1000 \
+        --samples runs/ingest-u4000 --steps 250
 
 Both runs use the same config (configs/train_tiny.yaml), seed, prompts and steps; only
 ``reward.kind`` differs (``oracle`` reads the hidden label, ``majority_vote`` does not). Held-out

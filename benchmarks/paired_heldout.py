@@ -19,15 +19,19 @@ from scipy.stats import binomtest
 from mmupt.engine.hf import HFEngine
 from schemas.engine import SamplingParams
 from stages.sft import split_rows
-from stages.world_eval import labelled_accuracy
+from stages.world_eval import AccuracyReport, labelled_accuracy
 
 
-def correct_by_row(model: Path, rows) -> tuple[float, dict[str, bool]]:
+def correct_by_row(model: Path, rows) -> tuple[AccuracyReport, dict[str, bool]]:
     report = labelled_accuracy(
         HFEngine.from_pretrained(model), rows, SamplingParams(n=1, temperature=0.0, max_new_tokens=48)
     )
     table = report.predictions
-    return report.accuracy, dict(zip(table["id"].to_pylist(), table["correct"].to_pylist(), strict=True))
+    return report, dict(zip(table["id"].to_pylist(), table["correct"].to_pylist(), strict=True))
+
+
+def by_task(report: AccuracyReport) -> dict[str, float]:
+    return {task: round(accuracy, 3) for task, accuracy in report.by_task.items()}
 
 
 def main() -> None:
@@ -38,10 +42,15 @@ def main() -> None:
     parser.add_argument("--models", type=Path, nargs="+", required=True)
     args = parser.parse_args()
     rows = split_rows(args.world, "heldout").slice(0, args.rows)
-    base_accuracy, base = correct_by_row(args.start, rows)
-    results = {"rows": rows.num_rows, "start": {"model": str(args.start), "accuracy": base_accuracy}}
+    base_report, base = correct_by_row(args.start, rows)
+    base_accuracy = base_report.accuracy
+    results = {
+        "rows": rows.num_rows,
+        "start": {"model": str(args.start), "accuracy": base_accuracy, "by_task": by_task(base_report)},
+    }
     for model in args.models:
-        accuracy, after = correct_by_row(model, rows)
+        report, after = correct_by_row(model, rows)
+        accuracy = report.accuracy
         gained = sum(after[i] and not base[i] for i in base)
         lost = sum(base[i] and not after[i] for i in base)
         p = binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
@@ -50,7 +59,8 @@ def main() -> None:
             "gain_points": round(100 * (accuracy - base_accuracy), 1),
             "rows_fixed": gained,
             "rows_broken": lost,
-            "mcnemar_p": round(p, 4),
+            "mcnemar_p": float(f"{p:.2g}"),
+            "by_task": by_task(report),
         }
     print(json.dumps(results, indent=2))
 

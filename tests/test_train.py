@@ -89,10 +89,10 @@ def _config(**overrides) -> TrainConfig:
 def ray_cluster():
     import ray
 
-    from stages.train.job import worker_env
+    from stages.train.job import ray_runtime_env
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": worker_env(_config())})
+        ray.init(num_cpus=2, include_dashboard=False, runtime_env=ray_runtime_env(_config()))
     yield
     ray.shutdown()
 
@@ -417,6 +417,22 @@ def test_profiles_load():
 
 
 # ---------------------------------------------------------------------------- pieces
+
+
+def test_ray_workers_mute_the_placement_group_cleaner():
+    """Without a dashboard the cleaner's state-API polls all fail; its warnings must not flood the console."""
+    import importlib
+    import logging
+
+    from stages.train.job import ray_runtime_env
+
+    env = ray_runtime_env(_config())
+    module, _, name = env["worker_process_setup_hook"].rpartition(".")
+    cleaner_log = logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner")
+    cleaner_log.setLevel(logging.NOTSET)
+    getattr(importlib.import_module(module), name)()  # what each Ray worker runs at start-up
+    assert not cleaner_log.isEnabledFor(logging.WARNING) and cleaner_log.isEnabledFor(logging.ERROR)
+    assert env["env_vars"]["DS_ACCELERATOR"] == "cpu"
 
 
 def test_sampler_order_is_deterministic_and_covers_each_epoch():
