@@ -395,6 +395,26 @@ def test_crashed_shard_is_retried_then_reported(tmp_path, writer_model_dir, monk
 
 
 @pytest.mark.slow
+def test_same_checkpoint_elsewhere_synthesizes_the_same_questions(tmp_path, writer_model_dir, one_thread):
+    """A fresh run of a campaign writes its checkpoints at new paths and mtimes; the samples must not change."""
+    samples = samples_artifact(tmp_path / "samples", samples_table(6))
+    copy = tmp_path / "copied-model"
+    shutil.copytree(writer_model_dir, copy)
+    first = run_synthesize(samples, writer_model_dir, tmp_path / "a", fast_config())
+    second = run_synthesize(samples, copy, tmp_path / "b", fast_config())
+    assert (
+        shard_times(tmp_path / "a").keys().isdisjoint(shard_times(tmp_path / "b"))
+    )  # not resumable across models
+    same = [c for c in read_table(tmp_path / "a", "synthetic").column_names if c != "generator_model"]
+    assert first.stats["kept"] > 0 and second.stats["by_strategy"] == first.stats["by_strategy"]
+    assert (
+        read_table(tmp_path / "b", "synthetic")
+        .select(same)
+        .equals(read_table(tmp_path / "a", "synthetic").select(same))
+    )
+    assert read_table(tmp_path / "b", "rejects").equals(read_table(tmp_path / "a", "rejects"))
+
+
 def test_ray_actors_match_in_process(tmp_path, writer_model_dir, one_thread):
     import ray
 

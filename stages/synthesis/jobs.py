@@ -62,7 +62,12 @@ def model_fingerprint(model_dir: str | Path) -> str:
 
 
 def plan_shards(samples: pa.Table, config: SynthesizeConfig, model_key: str) -> list[Shard]:
-    """Consecutive slices of ``shard_size`` rows, each with a content-derived id and seed."""
+    """Consecutive slices of ``shard_size`` rows, each with a content-derived id and seed.
+
+    The id covers the model's fingerprint (a shard from another checkpoint is never resumed), but
+    the seed covers only the seed and the rows: the fingerprint holds the checkpoint's path and
+    mtimes, so a seed drawn from it made every fresh run of the same campaign sample differently.
+    """
     settings = json.dumps(
         {"config": config.generation_fingerprint(), "prompt": PROMPT_VERSION, "model": model_key},
         sort_keys=True,
@@ -70,11 +75,11 @@ def plan_shards(samples: pa.Table, config: SynthesizeConfig, model_key: str) -> 
     ids = samples.column("id").to_pylist()
     shards = []
     for index, start in enumerate(range(0, samples.num_rows, config.shard_size)):
-        digest = hashlib.sha256(settings.encode())
+        rows = hashlib.sha256()
         for rid in ids[start : start + config.shard_size]:
-            digest.update(f"\x00{rid}".encode())
-        key = digest.hexdigest()
-        seed = int(hashlib.sha256(f"{config.seed}:{key}".encode()).hexdigest()[:8], 16)
+            rows.update(f"\x00{rid}".encode())
+        key = hashlib.sha256(f"{settings}\x00{rows.hexdigest()}".encode()).hexdigest()
+        seed = int(hashlib.sha256(f"{config.seed}:{rows.hexdigest()}".encode()).hexdigest()[:8], 16)
         shards.append(Shard(index, f"{index:05d}-{key[:12]}", seed, samples.slice(start, config.shard_size)))
     return shards
 
