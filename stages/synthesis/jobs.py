@@ -9,8 +9,8 @@ model never reuses a stale shard.
 
 Where shards run: with ``ray.enabled`` or ``ray.address`` on ``ray.num_actors`` actors, each holding
 one engine (hf on CPU, vllm on a GPU, via ``mmupt.engine.build_engine``); otherwise one engine in
-this process. Each shard's seed comes from the base seed and its id, so both paths give the same
-rows. Shard rows travel to the actor and results back through Ray's object store, so no shared
+this process. Each shard's seed comes from the base seed and its row ids (not from the model's
+path), so both paths, and a rerun in another folder, give the same rows. Shard rows travel to the actor and results back through Ray's object store, so no shared
 filesystem is needed; only the driver writes.
 
 A shard that raises is retried ``shard_retries`` times (on a fresh actor when the actor died);
