@@ -394,7 +394,6 @@ def test_crashed_shard_is_retried_then_reported(tmp_path, writer_model_dir, monk
     assert len(list((tmp_path / "bad" / SHARDS_DIR).iterdir())) == 1  # the good shard is kept for resume
 
 
-@pytest.mark.slow
 def test_same_checkpoint_elsewhere_synthesizes_the_same_questions(tmp_path, writer_model_dir, one_thread):
     """A fresh run of a campaign writes its checkpoints at new paths and mtimes; the samples must not change."""
     samples = samples_artifact(tmp_path / "samples", samples_table(6))
@@ -402,19 +401,17 @@ def test_same_checkpoint_elsewhere_synthesizes_the_same_questions(tmp_path, writ
     shutil.copytree(writer_model_dir, copy)
     first = run_synthesize(samples, writer_model_dir, tmp_path / "a", fast_config())
     second = run_synthesize(samples, copy, tmp_path / "b", fast_config())
-    assert (
-        shard_times(tmp_path / "a").keys().isdisjoint(shard_times(tmp_path / "b"))
-    )  # not resumable across models
-    same = [c for c in read_table(tmp_path / "a", "synthetic").column_names if c != "generator_model"]
+    shards_a, shards_b = shard_times(tmp_path / "a"), shard_times(tmp_path / "b")
+    assert shards_a.keys().isdisjoint(shards_b)  # a shard is never resumed across checkpoints
+    synthetic_a = read_table(tmp_path / "a", "synthetic")
+    synthetic_b = read_table(tmp_path / "b", "synthetic")
+    same = [c for c in synthetic_a.column_names if c != "generator_model"]
     assert first.stats["kept"] > 0 and second.stats["by_strategy"] == first.stats["by_strategy"]
-    assert (
-        read_table(tmp_path / "b", "synthetic")
-        .select(same)
-        .equals(read_table(tmp_path / "a", "synthetic").select(same))
-    )
+    assert synthetic_b.select(same).equals(synthetic_a.select(same))
     assert read_table(tmp_path / "b", "rejects").equals(read_table(tmp_path / "a", "rejects"))
 
 
+@pytest.mark.slow
 def test_ray_actors_match_in_process(tmp_path, writer_model_dir, one_thread):
     import ray
 

@@ -10,8 +10,9 @@ model never reuses a stale shard.
 Where shards run: with ``ray.enabled`` or ``ray.address`` on ``ray.num_actors`` actors, each holding
 one engine (hf on CPU, vllm on a GPU, via ``mmupt.engine.build_engine``); otherwise one engine in
 this process. Each shard's seed comes from the base seed and its row ids (not from the model's
-path), so both paths, and a rerun in another folder, give the same rows. Shard rows travel to the actor and results back through Ray's object store, so no shared
-filesystem is needed; only the driver writes.
+path), so both paths, and a rerun in another folder, give the same rows. Shard rows travel to the
+actor and results back through Ray's object store, so no shared filesystem is needed; only the
+driver writes.
 
 A shard that raises is retried ``shard_retries`` times (on a fresh actor when the actor died);
 then the remaining shards still run, and one ``MmuptError`` names every failed shard.
@@ -78,8 +79,9 @@ def plan_shards(samples: pa.Table, config: SynthesizeConfig, model_key: str) -> 
         rows = hashlib.sha256()
         for rid in ids[start : start + config.shard_size]:
             rows.update(f"\x00{rid}".encode())
-        key = hashlib.sha256(f"{settings}\x00{rows.hexdigest()}".encode()).hexdigest()
-        seed = int(hashlib.sha256(f"{config.seed}:{rows.hexdigest()}".encode()).hexdigest()[:8], 16)
+        rows_key = rows.hexdigest()
+        key = hashlib.sha256(f"{settings}\x00{rows_key}".encode()).hexdigest()
+        seed = int(hashlib.sha256(f"{config.seed}:{rows_key}".encode()).hexdigest()[:8], 16)
         shards.append(Shard(index, f"{index:05d}-{key[:12]}", seed, samples.slice(start, config.shard_size)))
     return shards
 
