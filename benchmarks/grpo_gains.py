@@ -9,10 +9,12 @@
     ... --model runs/demo/round-0/sft/model --world runs/world-heldout1000 --heldout 1000 \
         --samples runs/ingest-u4000 --steps 250
 
-Both runs use the same config (configs/train_tiny.yaml), seed, prompts and steps; only
-``reward.kind`` differs (``oracle`` reads the hidden label, ``majority_vote`` does not). Held-out
-accuracy is greedy on the world's held-out split, the same check as first SFT. Reports each gain
-and the share of the supervised gain that self-reward recovers (the paper's comparison).
+Every run uses the same config (configs/train_tiny.yaml), seed, prompts and steps; only the reward
+differs: ``oracle`` (supervised: reads the hidden label), ``online`` (the reference majority vote
+of each step's own responses) and ``frozen`` (the starting model's vote, taken once and held fixed:
+``reward.teacher: frozen``). Neither self-reward variant reads a label. Held-out accuracy is greedy
+on the world's held-out split, the same check as first SFT. Reports each gain and the share of the
+supervised gain that each self-reward variant recovers (the paper's comparison).
 """
 
 from __future__ import annotations
@@ -35,9 +37,16 @@ from stages.world_eval import labelled_accuracy
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def heldout(model_dir: Path, world: Path, rows: int) -> float:
+VARIANTS: dict[str, dict[str, str]] = {
+    "oracle": {"reward.kind": "oracle"},
+    "online": {"reward.kind": "majority_vote", "reward.teacher": "online"},
+    "frozen": {"reward.kind": "majority_vote", "reward.teacher": "frozen"},
+}
+
+
+def heldout(model_dir: Path, world: Path, rows: int, max_new_tokens: int = 64) -> float:
     engine = HFEngine.from_pretrained(model_dir)
-    sampling = SamplingParams(n=1, temperature=0.0, max_new_tokens=48)
+    sampling = SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens)
     return labelled_accuracy(engine, split_rows(world, "heldout").slice(0, rows), sampling).accuracy
 
 
@@ -53,14 +62,17 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.6)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--min-vote-ratio", type=float, default=0.75)
-    parser.add_argument("--kinds", nargs="+", default=["oracle", "majority_vote"])
+    parser.add_argument(
+        "--variants", nargs="+", default=["oracle", "online", "frozen"], choices=sorted(VARIANTS)
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="held-out check and rollouts")
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra TrainConfig overrides (YAML values)"
     )
     args = parser.parse_args()
     extra = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
 
-    base = heldout(args.model, args.world, args.heldout)
+    base = heldout(args.model, args.world, args.heldout, args.max_new_tokens)
     results = {
         "start": base,
         "steps": args.steps,
@@ -69,12 +81,13 @@ def main() -> None:
         "lr": args.lr,
     }
     results["overrides"] = extra
-    for kind in args.kinds:
+    for kind in args.variants:
         config = load_config(
             TrainConfig,
             ROOT / "configs" / "train_tiny.yaml",
             {
-                "reward.kind": kind,
+                **VARIANTS[kind],
+                "rollout.max_response_length": args.max_new_tokens,
                 "data.max_steps": args.steps,
                 "trainer.seed": args.seed,
                 "rollout.temperature": args.temperature,
@@ -85,7 +98,7 @@ def main() -> None:
         )
         started = time.perf_counter()
         result = run_train([args.samples], args.model, args.out / kind, config)
-        after = heldout(result.model_dir, args.world, args.heldout)
+        after = heldout(result.model_dir, args.world, args.heldout, args.max_new_tokens)
         last = [json.loads(x) for x in (args.out / kind / "metrics.jsonl").read_text().splitlines()][-3:]
         results[kind] = {
             "accuracy": after,
@@ -95,9 +108,11 @@ def main() -> None:
             "vote_share_last3": sum(m.get("vote/share_mean", 0) for m in last) / len(last),
             "skipped_share_last3": sum(m.get("vote/skipped_share", 0) for m in last) / len(last),
         }
-    if "oracle" in results and "majority_vote" in results:
-        sup, selfr = results["oracle"]["gain"], results["majority_vote"]["gain"]
-        results["recovered_share"] = selfr / sup if sup > 0 else None
+    if "oracle" in results:
+        sup = results["oracle"]["gain"]
+        for kind in ("online", "frozen"):
+            if kind in results:
+                results[kind]["recovered_share"] = results[kind]["gain"] / sup if sup > 0 else None
     print(json.dumps(results, indent=2))
 
 

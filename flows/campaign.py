@@ -1,9 +1,10 @@
 """Prefect flows: one UPT round, and the continual campaign that repeats it.
 
     round k:  synthesize (model k) -> mix -> train -> evaluate -> gate
-    campaign: round 0 (bootstrap + ingest + baseline evaluation), then rounds 1..N; round k+1 starts
-              from the promoted model of round k; stop after N rounds, on collapse, or after M
-              rejected rounds in a row.
+    campaign: round 0 (bootstrap + ingest + premise check + baseline evaluation), then rounds 1..N;
+              round k+1 starts from the promoted model of round k; stop after N rounds, on collapse,
+              or after M rejected rounds in a row. A failed premise (majority@n no better than
+              greedy on the dev rows) stops the campaign after round 0 when ``require_premise``.
 
 Every stage is a task in ``tasks/stages.py`` (cached by input hashes + config + code version), so a
 re-run of a finished campaign skips every finished stage, and a crashed one resumes from its last
@@ -22,11 +23,12 @@ from prefect import flow, get_run_logger
 
 from flows.locking import campaign_lock
 from mmupt import tracking
-from mmupt.errors import NothingSurvivedError
-from mmupt.store import MODEL_DIR
-from schemas.campaign import CampaignConfig
+from mmupt.errors import NothingSurvivedError, PremiseFailedError
+from mmupt.store import MODEL_DIR, read_manifest
+from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
 from stages.compare import compare_campaign, plot_comparison, plot_training_curves
 from stages.gate import collapse_reason, gate, read_train_metrics, round_signals, suite_scores
+from stages.premise import premise_figures, premise_record, premise_verdict, stop_message
 from tasks.caching import output_ready
 from tasks.reporting import publish_round_report
 from tasks.stages import (
@@ -34,6 +36,7 @@ from tasks.stages import (
     evaluate_task,
     ingest_task,
     mix_task,
+    premise_task,
     sft_task,
     synthesize_task,
     train_task,
@@ -58,6 +61,10 @@ def check_inputs(config: CampaignConfig) -> None:
             raise MmuptError(
                 f"benchmarks: {spec.name} data {spec.data} does not exist (fix `data` in the config)"
             )
+    if config.premise is not None and config.premise.data is not None and not config.premise.data.exists():
+        raise MmuptError(
+            f"premise.data: {config.premise.data} does not exist (point it at a labelled dev set, or set premise: null)"
+        )
 
 
 def run_stage(task_fn: Any, config: CampaignConfig, out_dir: Path, *args: Any, **kwargs: Any) -> Path:
@@ -75,7 +82,7 @@ def evaluate_suite(
 ) -> dict[str, Path]:
     out = {}
     for spec in config.benchmarks:
-        data = world_dir if spec.name == "world" else spec.data
+        data = world_dir if spec.name in WORLD_BENCHMARKS else spec.data
         out[spec.name] = run_stage(
             evaluate_task,
             config,
@@ -254,6 +261,62 @@ def bootstrap_round(
     return model_dir, samples, world_dir
 
 
+def premise_check(
+    config: CampaignConfig, model_dir: Path, world_dir: Path | None, round_dir: Path, run_id: str
+) -> dict[str, Any] | None:
+    """Round 0's premise check (majority@n vs greedy on labelled dev rows); its record, or None if skipped.
+
+    The rows are ``premise.data`` when set, else the embedded world's ``premise.split``. The verdict
+    is recomputed from the artifact's figures with the current ``min_gain``, so changing it (or
+    ``require_premise``) never re-runs the measurement.
+    """
+    logger = get_run_logger()
+    premise = config.premise
+    if premise is None:
+        return None
+    source = premise.data if premise.data is not None else world_dir
+    if source is None:
+        logger.info(
+            "premise check skipped: no labelled dev set (set premise.data to a samples artifact or Parquet "
+            "with oracle_answer to measure majority@n vs greedy before training)"
+        )
+        return None
+    out = run_stage(
+        premise_task, config, round_dir / "premise", model_dir, Path(source), premise, parent_run_id=run_id
+    )
+    record = premise_record(read_manifest(out).stats, premise)
+    if record["verdict"] is not None:
+        logger.warning(record["verdict"])
+    else:
+        logger.info("premise holds: %s", record["summary"])
+    return record
+
+
+def write_summary(
+    config: CampaignConfig,
+    out_dir: Path,
+    champion: Path,
+    champion_scores: dict[str, float],
+    stop_reason: str,
+    history: list[dict[str, Any]],
+    parent_id: str,
+) -> dict[str, Any]:
+    """``campaign.summary.json`` and the comparison plot on the campaign run."""
+    summary = {
+        "campaign": config.name,
+        "champion": str(champion),
+        "champion_scores": champion_scores,
+        "stop_reason": stop_reason,
+        "premise": history[0].get("premise"),
+        "rounds": history,
+        "mlflow_run_id": parent_id,
+        "tracking_uri": tracking.tracking_uri(out_dir),
+    }
+    (out_dir / "campaign.summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    tracking.log_figure(plot_comparison(compare_campaign(out_dir), out_dir / "comparison.png"))
+    return summary
+
+
 @flow(name="mmupt-campaign", log_prints=True)
 def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
     """Continual self-improvement: baseline round 0, then up to ``config.rounds`` UPT rounds."""
@@ -269,25 +332,41 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
             parent_id = parent.info.run_id
             with tracking.run("round-0", parent_run_id=parent_id, tags={**prefect_ids(), "round": "0"}) as r0:
                 champion, samples, world_dir = bootstrap_round(config, out_dir, r0.info.run_id)
+                # Before the baseline evaluation, so a failed premise is reported at once.
+                premise = premise_check(config, champion, world_dir, out_dir / "round-0", r0.info.run_id)
+                figures = premise_figures(premise) if premise is not None else {}
                 evals = evaluate_suite(config, champion, world_dir, out_dir / "round-0", r0.info.run_id)
                 champion_scores = suite_scores(evals, config.benchmarks)
-                tracking.log_metrics({f"eval/{k}": v for k, v in champion_scores.items()})
+                tracking.log_metrics({**{f"eval/{k}": v for k, v in champion_scores.items()}, **figures})
                 tracking.register_model(
                     champion, f"{config.name}-model", alias="champion", mode=config.model_registry
                 )
+            stop = stop_message(premise, config.premise)
             baseline = {
                 "round": 0,
                 "model_dir": str(champion),
                 "scores": champion_scores,
                 "promote": True,
-                "decision": "baseline",
+                "decision": "baseline" if stop is None else "baseline; premise failed, campaign stopped",
                 "signals": {},
                 "collapse": None,
                 "timings": {},
+                "premise": premise,
             }
             (out_dir / "round-0" / "decision.json").write_text(json.dumps(baseline, indent=2, sort_keys=True))
             history.append(baseline)
-            tracking.log_metrics({f"eval/{k}": v for k, v in champion_scores.items()}, step=0)
+            tracking.log_metrics({**{f"eval/{k}": v for k, v in champion_scores.items()}, **figures}, step=0)
+            if stop is not None:
+                write_summary(
+                    config,
+                    out_dir,
+                    champion,
+                    champion_scores,
+                    f"stopped after round 0: premise failed: {premise['verdict']}",
+                    history,
+                    parent_id,
+                )
+                raise PremiseFailedError(stop)
 
             rejections, probe_history, stop_reason = 0, [], f"finished {config.rounds} rounds"
             for k in range(1, config.rounds + 1):
@@ -323,17 +402,9 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 if rejections >= config.gate.max_consecutive_rejections:
                     stop_reason = f"stopped after round {k}: {rejections} rejected rounds in a row"
                     break
-            summary = {
-                "campaign": config.name,
-                "champion": str(champion),
-                "champion_scores": champion_scores,
-                "stop_reason": stop_reason,
-                "rounds": history,
-                "mlflow_run_id": parent_id,
-                "tracking_uri": tracking.tracking_uri(out_dir),
-            }
-            (out_dir / "campaign.summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-            tracking.log_figure(plot_comparison(compare_campaign(out_dir), out_dir / "comparison.png"))
+            summary = write_summary(
+                config, out_dir, champion, champion_scores, stop_reason, history, parent_id
+            )
             logger.info("campaign %s: %s; champion %s", config.name, stop_reason, champion)
     return summary
 
@@ -349,6 +420,12 @@ def rerun_round(config: CampaignConfig, out_dir: Path, round_index: int) -> dict
     if round_index < 1:
         raise MmuptError(f"--round must be >= 1 (round 0 is the baseline), got {round_index}")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    premise = summary.get("premise")
+    if premise is not None and config.premise is not None:
+        # The same stop rule as the campaign, under the current min_gain / require_premise.
+        record = {**premise, "verdict": premise_verdict(premise, config.premise)}
+        if (stop := stop_message(record, config.premise)) is not None:
+            raise PremiseFailedError(stop)
     earlier = [r for r in summary["rounds"] if r["round"] < round_index]
     champion = next((r for r in reversed(earlier) if r["promote"]), summary["rounds"][0])
     probes = [r["signals"]["label/accuracy"] for r in earlier if "label/accuracy" in r.get("signals", {})]

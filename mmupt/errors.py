@@ -29,3 +29,7 @@ class ModelLoadError(MmuptError):
 
 class NothingSurvivedError(MmuptError):
     """Synthesis produced no usable question: every candidate was filtered out."""
+
+
+class PremiseFailedError(MmuptError):
+    """Round 0's premise check failed: the majority vote is no better label than the greedy answer."""

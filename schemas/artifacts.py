@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from schemas.premise import FIGURES as PREMISE_FIGURES
+from schemas.premise import column as premise_column
+
 # ---------------------------------------------------------------------------- shared columns
 ID = pa.field("id", pa.string(), nullable=False)  # stable content hash of a row
 IMAGES = pa.field("images", pa.list_(pa.binary()), nullable=False)  # encoded image bytes (PNG/JPEG)
@@ -126,6 +129,29 @@ SCORES = pa.schema(
     ]
 )
 
+PREMISE = pa.schema(
+    [
+        pa.field("task", pa.string(), nullable=False),  # a task of the dev rows, or "all" (every row)
+        pa.field("rows", pa.int64(), nullable=False),
+        # One column per figure, named after its metric (``premise/greedy`` -> ``greedy``): the names
+        # are defined once, in schemas/premise.py.
+        *(pa.field(premise_column(metric), pa.float64(), nullable=False) for metric in PREMISE_FIGURES),
+    ]
+)
+"""The premise check (``stages/premise.py``): greedy vs one sample vs majority@n on labelled dev rows."""
+
+PREMISE_BINS = pa.schema(
+    [
+        pa.field("bin", pa.string(), nullable=False),  # e.g. "[0.75,0.875)"
+        pa.field("low", pa.float64(), nullable=False),
+        pa.field("high", pa.float64(), nullable=False),
+        pa.field("prompts", pa.int64(), nullable=False),  # rows with a pseudo-label in this bin
+        pa.field("precision", pa.float64(), nullable=False),  # share of those pseudo-labels that are right
+        pa.field("greedy", pa.float64(), nullable=False),  # greedy accuracy on the same rows
+    ]
+)
+"""Pseudo-label precision by vote share: where a confident vote would teach the model something."""
+
 TABLES: dict[str, pa.Schema] = {
     "world": WORLD,
     "samples": SAMPLES,
@@ -136,6 +162,8 @@ TABLES: dict[str, pa.Schema] = {
     "rollouts": ROLLOUTS,
     "predictions": PREDICTIONS,
     "scores": SCORES,
+    "premise": PREMISE,
+    "premise_bins": PREMISE_BINS,
 }
 """Catalog: table name -> schema. A table is stored as ``<artifact dir>/<name>.parquet``."""
 

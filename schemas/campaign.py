@@ -15,8 +15,12 @@ from schemas.base import StrictModel
 from schemas.demo import EmbeddedConfig
 from schemas.evaluate import EvalConfig
 from schemas.ingest import IngestConfig
+from schemas.premise import PremiseConfig
 from schemas.synthesize import SynthesizeConfig
 from schemas.train import TrainConfig
+
+WORLD_BENCHMARKS: tuple[str, ...] = ("world", "world-dev")
+"""Benchmarks that read the campaign's own embedded world (heldout and dev splits)."""
 
 ModelRegistry = Literal["copy", "reference", "off"]
 """How a round's model reaches the MLflow registry (``mmupt.tracking.register_model``)."""
@@ -35,10 +39,12 @@ class BenchmarkSpec(StrictModel):
     """One benchmark of the evaluation suite."""
 
     name: str = Field(
-        description="Benchmark name (world, mathvista, mathverse, mathvision, wemath, chartqa, iconqa)."
+        description=(
+            "Benchmark name (world, world-dev, mathvista, mathverse, mathvision, wemath, chartqa, iconqa)."
+        )
     )
     data: Path | None = Field(
-        None, description="Local data path; null for `world` (the campaign's own world)."
+        None, description="Local data path; null for `world` / `world-dev` (the campaign's own world)."
     )
     limit: int | None = Field(None, ge=1, description="Evaluate the first N items only (quick runs).")
     gate_metric: str = Field(
@@ -56,6 +62,14 @@ class GateConfig(StrictModel):
     )
     max_consecutive_rejections: int = Field(
         2, ge=1, description="Stop the campaign after this many rejected rounds."
+    )
+    benchmarks: list[str] | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "Benchmarks of the suite the gate decides on (e.g. [world-dev], so promotion never looks at "
+            "the reported test rows); the others are still evaluated and reported. null: the whole suite."
+        ),
     )
 
 
@@ -105,6 +119,14 @@ class CampaignConfig(StrictModel):
         default_factory=lambda: [BenchmarkSpec(name="world")], description="The evaluation suite (and gate)."
     )
     gate: GateConfig = Field(default_factory=GateConfig)
+    premise: PremiseConfig | None = Field(
+        default_factory=PremiseConfig,
+        description=(
+            "Round 0 measures majority@n vs greedy on labelled dev rows (the embedded world's dev split, or "
+            "`premise.data`) and, with `require_premise`, stops before training when the vote is no better; "
+            "null: skip the check."
+        ),
+    )
     collapse: CollapseConfig = Field(default_factory=CollapseConfig)
     model_registry: ModelRegistry = Field(
         "copy",
@@ -128,6 +150,32 @@ class CampaignConfig(StrictModel):
             )
         if self.embedded is None and not self.sources:
             raise ValueError("a campaign without `embedded` needs `sources` (unlabeled data to ingest)")
-        if any(b.name == "world" for b in self.benchmarks) and self.embedded is None:
-            raise ValueError("benchmark `world` needs the embedded world; remove it or keep `embedded`")
+        for name in WORLD_BENCHMARKS:
+            if any(b.name == name for b in self.benchmarks) and self.embedded is None:
+                raise ValueError(f"benchmark `{name}` needs the embedded world; remove it or keep `embedded`")
+        suite = [b.name for b in self.benchmarks]
+        if len(set(suite)) != len(suite):
+            raise ValueError(f"benchmarks: {suite} names a benchmark twice; keep one entry per benchmark")
+        unknown = [name for name in self.gate.benchmarks or [] if name not in suite]
+        if unknown:
+            raise ValueError(
+                f"gate.benchmarks: {unknown} not in the evaluation suite {suite}; add them to `benchmarks` "
+                "or remove them from `gate.benchmarks`"
+            )
+        if "world-dev" in suite and self.embedded is not None and self.embedded.world.n_dev == 0:
+            raise ValueError(
+                "benchmark `world-dev` needs dev rows: set embedded.world.n_dev > 0 or remove it"
+            )
+        premise = self.premise
+        if premise is not None and premise.data is None and self.embedded is not None:
+            size = getattr(self.embedded.world, f"n_{premise.split}", None)
+            if size is None:
+                raise ValueError(
+                    f"premise.split: {premise.split!r} is not a world split; use dev (or sft, heldout, unlabeled)"
+                )
+            if size == 0:
+                raise ValueError(
+                    f"premise: measures on the world's {premise.split} split but embedded.world.n_{premise.split} "
+                    "is 0; set it > 0, point premise.data at a labelled dev set, or set premise: null"
+                )
         return self

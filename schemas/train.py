@@ -94,6 +94,19 @@ class RewardConfig(StrictModel):
     vote: VoteConfig = Field(
         default_factory=VoteConfig, description="Vote rules (also the diagnostics in oracle mode)."
     )
+    teacher: Literal["online", "frozen"] = Field(
+        "online",
+        description=(
+            "majority_vote only. online (the reference, TTRL/MM-UPT): each step's own n responses vote, so the "
+            "label moves with the policy and agreeing on a constant answer is rewarded. frozen: before step 1 "
+            "the starting policy samples teacher_n responses per training prompt and their vote is fixed as "
+            "the label for the whole job (a round-level teacher, refreshed by the next round's model); the "
+            "policy cannot move its own target."
+        ),
+    )
+    teacher_n: int = Field(
+        16, ge=2, description="frozen teacher: responses per prompt that vote on the fixed pseudo-label."
+    )
 
 
 class OptimConfig(StrictModel):
@@ -230,6 +243,10 @@ class TrainConfig(StrictModel):
                 raise ValueError(
                     f"reward.vote.{name} ({value}) exceeds rollout.n ({self.rollout.n}): lower it"
                 )
+        if self.reward.teacher == "frozen" and self.reward.kind != "majority_vote":
+            raise ValueError(
+                "reward.teacher: frozen needs reward.kind: majority_vote (oracle has its labels)"
+            )
         if vote.n_train is not None and vote.n_train < 2:
             raise ValueError("reward.vote.n_train must be >= 2: a GRPO group of one response has no baseline")
         if self.rollout.engine.backend == "vllm" and not trainer.use_gpu:

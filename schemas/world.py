@@ -7,14 +7,19 @@ every knob here trades learnability against headroom for self-improvement.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from schemas.base import StrictModel
 
-TaskName = Literal["count", "total", "compare", "sum", "max"]
-ALL_TASKS: tuple[TaskName, ...] = ("count", "total", "compare", "sum", "max")
+TaskName = Literal["count", "total", "compare", "sum", "max", "diff"]
+WorldVersion = Literal[1, 2]
+TASKS_BY_VERSION: dict[int, tuple[TaskName, ...]] = {
+    1: ("count", "total", "compare", "sum", "max"),
+    2: ("count", "total", "compare", "sum", "max", "diff"),
+}
+ALL_TASKS: tuple[TaskName, ...] = TASKS_BY_VERSION[1]
 
 PATCH_GRID = 28
 """Qwen2.5-VL sees 14-px patches merged 2x2: a side that is a multiple of 28 is never resized."""
@@ -24,6 +29,15 @@ class WorldConfig(StrictModel):
     """What the world generates: how many rows per split, which tasks, how hard."""
 
     seed: int = Field(0, description="Master seed; every example is a pure function of (seed, split, index).")
+    version: WorldVersion = Field(
+        2,
+        description=(
+            "2: every task's SFT rationale picks one of >= 3 decompositions that write their intermediate "
+            "results, so sampled answers err independently and the majority vote beats greedy (MM-UPT's "
+            "premise); compare is free-form (a colour) and diff is added. 1: one templated step per task, "
+            "the control in which the vote equals greedy and self-reward collapses."
+        ),
+    )
     image_size: int = Field(
         112,
         ge=112,
@@ -39,22 +53,37 @@ class WorldConfig(StrictModel):
         ge=0,
         description="Rows for unsupervised post-training (split 'unlabeled'); ingest hides their answers.",
     )
+    n_dev: int = Field(
+        200,
+        ge=0,
+        description=(
+            "Labelled rows for diagnostics and the gate (split 'dev': the premise check, benchmark "
+            "world-dev); never trained on and never the reported test rows. Generated last, so no "
+            "other split changes with it."
+        ),
+    )
     difficulty: int = Field(
         1,
         ge=1,
         le=3,
         description="1..3: more objects and distractors, smaller objects, closer comparisons, wider digit range.",
     )
-    tasks: list[TaskName] = Field(
-        default_factory=lambda: list(ALL_TASKS),
+    tasks: list[TaskName] | None = Field(
+        None,
         min_length=1,
-        description="Task families to draw from, assigned round-robin by row index (count, total, compare, sum, max).",
+        description=(
+            "Task families to draw from, assigned round-robin by row index; null: all of the version's "
+            "(v1: count, total, compare, sum, max; v2 adds diff)."
+        ),
     )
-    multiple_choice_share: float = Field(
-        0.3,
+    multiple_choice_share: float | None = Field(
+        None,
         ge=0.0,
         le=1.0,
-        description="Share of numeric-answer rows posed as A-D multiple choice (compare is always multiple choice).",
+        description=(
+            "Share of numeric-answer rows posed as A-D multiple choice (v1 compare is always multiple choice). "
+            "null: 0.3 for v1, 0.0 for v2."
+        ),
     )
 
     @field_validator("image_size")
@@ -66,7 +95,39 @@ class WorldConfig(StrictModel):
 
     @field_validator("tasks")
     @classmethod
-    def _unique_tasks(cls, value: list[TaskName]) -> list[TaskName]:
-        if len(set(value)) != len(value):
+    def _unique_tasks(cls, value: list[TaskName] | None) -> list[TaskName] | None:
+        if value is not None and len(set(value)) != len(value):
             raise ValueError(f"tasks must not repeat, got {value}")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_defaults(cls, data: Any) -> Any:
+        """Fill ``tasks`` and ``multiple_choice_share`` from the version (assigning after would re-validate)."""
+        if not isinstance(data, dict):
+            return data
+        version = data.get("version", 2)
+        if version not in TASKS_BY_VERSION:
+            return data  # the field's own validation names the key
+        data = dict(data)
+        if data.get("tasks") is None:
+            data["tasks"] = list(TASKS_BY_VERSION[version])
+        if data.get("multiple_choice_share") is None:
+            data["multiple_choice_share"] = 0.3 if version == 1 else 0.0
+        return data
+
+    @model_validator(mode="after")
+    def _tasks_of_version(self) -> WorldConfig:
+        known = TASKS_BY_VERSION[self.version]
+        unknown = [t for t in self.tasks or [] if t not in known]
+        if unknown:
+            raise ValueError(
+                f"tasks {unknown} do not exist in world version {self.version} (it has {list(known)}); "
+                "remove them or set version: 2"
+            )
+        if self.version == 2 and self.multiple_choice_share:
+            raise ValueError(
+                "world version 2 poses every question free-form (its rationales have no option step): set "
+                "multiple_choice_share: 0, or version: 1 for multiple-choice rows"
+            )
+        return self

@@ -17,12 +17,17 @@ from stages.synthesis.prompts import direct_messages, in_context_messages, reply
 
 
 def world_texts(world_dir: Path) -> Iterator[str]:
-    """Text the tokenizer learns from: every question, and rationales of the labelled split only."""
+    """Text the tokenizer learns from: every question, and rationales of the labelled split only.
+
+    Dev rows are left out: the dev split was added after the others, and a tokenizer (hence a
+    model) that changed with ``n_dev`` would make runs with and without it incomparable.
+    """
     table = read_table(
         world_dir,
         "world",
         columns=["problem", "answer", "solution", "split", "sibling_problem", "sibling_answer"],
     )
+    table = table.filter(pc.not_equal(table["split"], "dev"))
     yield REASONING_INSTRUCTION
     yield from table["problem"].to_pylist()
     labelled = table.filter(pc.equal(table["split"], "sft"))

@@ -1,17 +1,20 @@
 """Round comparison: one DuckDB query per question over every round's artifacts.
 
 ``compare_campaign`` returns benchmarks x rounds, self-reward signals per round (vote share,
-pseudo-label accuracy, skipped share from the training rollouts and metrics) and synthetic-question
-survival per round, and draws them as one PNG.
+pseudo-label accuracy, skipped share from the training rollouts and metrics), synthetic-question
+survival per round and the premise check (majority@n vs greedy on dev rows, round 0), and draws
+them as one PNG.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmupt.errors import MmuptError
 from mmupt.store import duckdb_views
+from schemas.premise import FIGURES as PREMISE_FIGURES
+from schemas.premise import column as premise_column
 
 SCORES_SQL = """
 SELECT round, benchmark, value FROM scores
@@ -37,12 +40,19 @@ USING (round) ORDER BY s.round
 """
 
 
+PREMISE_SQL = f"""
+SELECT round, {", ".join(premise_column(m) for m in PREMISE_FIGURES)} FROM premise
+WHERE task = 'all' AND round IS NOT NULL ORDER BY round
+"""
+
+
 @dataclass
 class Comparison:
     rounds: list[int]
     scores: dict[str, dict[int, float]]  # benchmark -> round -> accuracy
     signals: dict[int, dict[str, float]]  # round -> vote_share / skipped_share / reward_mean / label_accuracy
     survival: dict[int, float]  # round -> share of synthetic candidates kept
+    premise: dict[str, dict[int, float]] = field(default_factory=dict)  # premise/<figure> -> round -> value
 
 
 def compare_campaign(campaign_dir: str | Path) -> Comparison:
@@ -78,8 +88,13 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
     survival = {}
     if "synthetic" in views:
         survival = {r: s for r, _, _, s in con.sql(SURVIVAL_SQL).fetchall()}
+    premise: dict[str, dict[int, float]] = {}
+    if "premise" in views:
+        for round_index, *values in con.sql(PREMISE_SQL).fetchall():
+            for metric, value in zip(PREMISE_FIGURES, values, strict=True):
+                premise.setdefault(metric, {})[round_index] = value
     rounds = sorted({r for per in scores.values() for r in per} | set(signals))
-    return Comparison(rounds=rounds, scores=scores, signals=signals, survival=survival)
+    return Comparison(rounds=rounds, scores=scores, signals=signals, survival=survival, premise=premise)
 
 
 def _has_label_accuracy(con, listing: str) -> bool:
@@ -101,6 +116,9 @@ def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]
             rows.append([key] + cells(per))
     if comparison.survival:
         rows.append(["synthetic survival"] + cells(comparison.survival))
+    for metric in PREMISE_FIGURES:  # majority@n vs greedy on the dev rows (round 0)
+        if comparison.premise.get(metric):
+            rows.append([metric] + cells(comparison.premise[metric]))
     return header, rows
 
 

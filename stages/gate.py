@@ -5,7 +5,9 @@ Pure functions over numbers the other stages already wrote (evaluation ``scores`
 
 - Gate: promote only if no gated benchmark drops by more than ``tolerance`` (absolute) against
   the champion; improvements are not required (a flat round still promotes: self-improvement is
-  noisy, and a later round may build on it).
+  noisy, and a later round may build on it). ``gate.benchmarks`` names the gated ones (e.g. the
+  world's dev split), so that promotion is decided on rows other than the reported test rows; the
+  others still get their deltas recorded.
 - Collapse (TTRL, arXiv:2504.16084, reports pseudo-label accuracy rising then falling): stop when
   the mean vote share saturates (the model answers one thing whatever the question) or when
   pseudo-label accuracy on the hidden probe falls ``max_probe_drop`` below its best.
@@ -45,22 +47,34 @@ def suite_scores(eval_dirs: dict[str, Path], specs: list[BenchmarkSpec]) -> dict
 
 
 def gate(champion: dict[str, float], candidate: dict[str, float], config: GateConfig) -> GateDecision:
-    """Promote unless a benchmark regresses by more than the tolerance.
+    """Promote unless a gated benchmark regresses by more than the tolerance.
+
+    Deltas are recorded for every benchmark both rounds have; only those in ``config.benchmarks``
+    (all when None) can reject the round.
 
     >>> gate({"world": 0.5}, {"world": 0.49}, GateConfig(tolerance=0.02)).promote
     True
     >>> gate({"world": 0.5}, {"world": 0.4}, GateConfig(tolerance=0.02)).reason
     'world regressed by 0.100 (> 0.020)'
+    >>> gate({"world": 0.5, "world-dev": 0.5}, {"world": 0.4, "world-dev": 0.5},
+    ...      GateConfig(tolerance=0.02, benchmarks=["world-dev"])).reason
+    'no regression beyond 0.020 on world-dev (world-dev +0.000); not gated: world -0.100'
     """
     deltas = {name: candidate[name] - champion[name] for name in champion if name in candidate}
-    regressions = {name: d for name, d in deltas.items() if d < -config.tolerance}
+    gated = {n: d for n, d in deltas.items() if config.benchmarks is None or n in config.benchmarks}
+    regressions = {name: d for name, d in gated.items() if d < -config.tolerance}
     if regressions:
         worst = min(regressions, key=regressions.get)
         return GateDecision(
             False, f"{worst} regressed by {-regressions[worst]:.3f} (> {config.tolerance:.3f})", deltas
         )
-    gains = ", ".join(f"{n} {d:+.3f}" for n, d in sorted(deltas.items()))
-    return GateDecision(True, f"no regression beyond {config.tolerance:.3f} ({gains})", deltas)
+    gains = ", ".join(f"{n} {d:+.3f}" for n, d in sorted(gated.items()))
+    if config.benchmarks is None:
+        return GateDecision(True, f"no regression beyond {config.tolerance:.3f} ({gains})", deltas)
+    ungated = ", ".join(f"{n} {d:+.3f}" for n, d in sorted(deltas.items()) if n not in gated)
+    names = ", ".join(sorted(gated)) or "none of the gated benchmarks (not measured in both rounds)"
+    reason = f"no regression beyond {config.tolerance:.3f} on {names}" + (f" ({gains})" if gains else "")
+    return GateDecision(True, reason + (f"; not gated: {ungated}" if ungated else ""), deltas)
 
 
 def read_train_metrics(train_dir: Path) -> list[dict[str, float]]:

@@ -36,10 +36,11 @@ from schemas.world import TaskName, WorldConfig
 
 logger = logging.getLogger(__name__)
 
-Split = Literal["sft", "heldout", "unlabeled"]
-SPLITS: tuple[Split, ...] = ("sft", "heldout", "unlabeled")
-GENERATION_ORDER: tuple[Split, ...] = ("heldout", "unlabeled", "sft")
-"""Ids are claimed in this order, so the evaluation split never depends on any other split's size."""
+Split = Literal["sft", "heldout", "unlabeled", "dev"]
+SPLITS: tuple[Split, ...] = ("sft", "heldout", "unlabeled", "dev")
+GENERATION_ORDER: tuple[Split, ...] = ("heldout", "unlabeled", "sft", "dev")
+"""Ids are claimed in this order, so the evaluation split never depends on any other split's size.
+``dev`` (diagnostics and gate rows) comes last: adding it leaves every other row byte-identical."""
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),
@@ -131,6 +132,7 @@ class WorldExample:
     items: tuple[Item, ...]
     sibling_problem: str
     sibling_answer: str
+    path: str | None = None  # v2: the solution path the SFT rationale took (stages/world_paths.py)
 
 
 @dataclass(frozen=True)
@@ -479,10 +481,17 @@ def render_example(config: WorldConfig, split: Split, index: int, attempt: int =
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     rng = example_rng(config.seed, split, index, attempt)
-    task = config.tasks[index % len(config.tasks)]
+    tasks = config.tasks or []
+    task = tasks[index % len(tasks)]
     level = LEVELS[config.difficulty]
     side = config.image_size
-    mc = rng.random() < config.multiple_choice_share
+    if config.version == 2:
+        # Imported here: world_paths builds on this module's scene helpers.
+        from stages.world_paths import BUILDERS
+
+        question, items, rationale = BUILDERS[task](rng, level, side)
+        return _finish(config, split, task, question, items, rng, rationale.path)
+    mc = rng.random() < (config.multiple_choice_share or 0.0)
     if task == "count":
         question, items = _count(rng, level, side, mc)
     elif task == "total":
@@ -493,9 +502,21 @@ def render_example(config: WorldConfig, split: Split, index: int, attempt: int =
         question, items = _sum(rng, level, side, mc)
     elif task == "max":
         question, items = _max(rng, level, side, mc)
-    else:  # pragma: no cover - guarded by the TaskName literal
-        raise ValueError(f"unknown task {task!r}")
-    image = draw_items(items, side)
+    else:  # pragma: no cover - guarded by WorldConfig's task check
+        raise ValueError(f"unknown task {task!r} for world version 1")
+    return _finish(config, split, task, question, items, rng, None)
+
+
+def _finish(
+    config: WorldConfig,
+    split: Split,
+    task: TaskName,
+    question: _Question,
+    items: list[Item],
+    rng: random.Random,
+    path: str | None,
+) -> WorldExample:
+    image = draw_items(items, config.image_size)
     sibling_problem, sibling_answer = sibling_question(items, question.problem, rng)
     return WorldExample(
         id=example_id(image, question.problem),
@@ -510,11 +531,17 @@ def render_example(config: WorldConfig, split: Split, index: int, attempt: int =
         items=tuple(items),
         sibling_problem=sibling_problem,
         sibling_answer=sibling_answer,
+        path=path,
     )
 
 
 def split_size(config: WorldConfig, split: Split) -> int:
-    return {"sft": config.n_sft, "heldout": config.n_heldout, "unlabeled": config.n_unlabeled}[split]
+    return {
+        "sft": config.n_sft,
+        "heldout": config.n_heldout,
+        "unlabeled": config.n_unlabeled,
+        "dev": config.n_dev,
+    }[split]
 
 
 def iter_world(config: WorldConfig) -> Iterator[WorldExample]:

@@ -18,9 +18,11 @@ def round_markdown(record: dict[str, Any], config: CampaignConfig, mlflow_link: 
     if record.get("collapse"):
         lines += [f"**Collapse:** {record['collapse']}", ""]
     lines += ["| benchmark | score | delta vs champion |", "|---|---:|---:|"]
+    gated = config.gate.benchmarks
     for name, value in sorted(record["scores"].items()):
         delta = record.get("deltas", {}).get(name)
-        lines.append(f"| {name} | {value:.3f} | {'' if delta is None else f'{delta:+.3f}'} |")
+        label = f"{name} (gated)" if gated is not None and name in gated else name
+        lines.append(f"| {label} | {value:.3f} | {'' if delta is None else f'{delta:+.3f}'} |")
     if record.get("signals"):
         lines += ["", "| self-reward signal | value |", "|---|---:|"]
         lines += [f"| {k} | {v:.3f} |" for k, v in sorted(record["signals"].items())]

@@ -12,10 +12,11 @@ from pathlib import Path
 from prefect import task
 
 from mmupt.store import read_manifest
-from schemas.campaign import BenchmarkSpec
+from schemas.campaign import WORLD_BENCHMARKS, BenchmarkSpec
 from schemas.evaluate import EvalConfig
 from schemas.ingest import IngestConfig
 from schemas.model import TinyModelConfig
+from schemas.premise import PremiseConfig
 from schemas.sft import SFTConfig
 from schemas.synthesize import SynthesizeConfig
 from schemas.train import TrainConfig
@@ -150,7 +151,29 @@ def evaluate_task(
 
     config = config.model_copy(update={"limit": spec.limit}) if spec.limit else config
     with stage_run(f"evaluate-{spec.name}", parent_run_id, config) as active:
-        if active and spec.name == "world":
-            tracking.log_dataset(data, "world-heldout", context="evaluation")
+        if active and spec.name in WORLD_BENCHMARKS:
+            dataset = {"world": "world-heldout"}.get(spec.name, spec.name)
+            tracking.log_dataset(data, dataset, context="evaluation")
         log_manifest(run_evaluate(model_dir, spec.name, data, out_dir, config), f"eval/{spec.name}")
+    return str(out_dir)
+
+
+@task(name="premise", **STAGE_TASK)
+def premise_task(
+    model_dir: Path,
+    rows_source: Path,
+    config: PremiseConfig,
+    out_dir: Path,
+    parent_run_id: str | None = None,
+) -> str:
+    """Measure majority@n vs greedy on labelled dev rows; the figures land in the manifest stats."""
+    from mmupt import tracking
+    from stages.premise import premise_metrics, run_premise
+
+    with stage_run("premise", parent_run_id, config) as active:
+        if active and Path(rows_source).is_dir():  # an artifact (a bare Parquet file has no content hash)
+            tracking.log_dataset(rows_source, "premise-dev", context="premise")
+        manifest = run_premise(model_dir, rows_source, config, out_dir)
+        if active:
+            tracking.log_metrics(premise_metrics(manifest.stats))
     return str(out_dir)

@@ -68,6 +68,45 @@ def test_two_rounds_complete_with_a_retry(campaign):
         decision = json.loads((out / f"round-{k}" / "decision.json").read_text())
         assert "world" in decision["scores"] and decision["decision"]
         assert (out / f"round-{k}" / "train" / "model" / "model.safetensors").is_file()
+        assert "world-dev" in decision["decision"] and "not gated: world" in decision["decision"]
+    # round 0 measured the premise (require_premise: false in the test config: it warns, training goes on)
+    from schemas.premise import ROWS
+
+    baseline = json.loads((out / "round-0" / "decision.json").read_text())
+    assert baseline["premise"][ROWS] == 8 and summary["premise"] == baseline["premise"]
+
+
+@pytest.mark.slow
+def test_a_failed_premise_stops_the_campaign_before_training(prefect_server, tmp_path, monkeypatch):
+    """require_premise: round 0 completes (baseline + premise), then the campaign stops with one line."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from flows.campaign import campaign_flow
+    from mmupt.errors import PremiseFailedError
+    from schemas.premise import HOLDS, MAJORITY
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # min_gain 1.0: no model can pass, whatever the micro model's figures
+    config = load_config(
+        CampaignConfig, CONFIG, {"premise.min_gain": 1.0, "premise.require_premise": True, "rounds": 1}
+    )
+    with pytest.raises(PremiseFailedError) as stopped:
+        campaign_flow(config, tmp_path)
+    message = str(stopped.value)
+    assert "\n" not in message and message.startswith("self-reward has nothing to distil for this model")
+    assert "on 8 dev rows" in message and "require_premise: false" in message
+    assert not (tmp_path / "round-1").exists()  # no training round started
+    decision = json.loads((tmp_path / "round-0" / "decision.json").read_text())
+    assert decision["premise"][HOLDS] == 0.0 and decision["premise"]["verdict"] in message
+    assert set(decision["scores"]) == {"world", "world-dev"}
+    summary = json.loads((tmp_path / "campaign.summary.json").read_text())
+    assert summary["premise"] == decision["premise"] and summary["stop_reason"].startswith(
+        "stopped after round 0"
+    )
+    mlflow.set_tracking_uri(summary["tracking_uri"])
+    history = MlflowClient().get_metric_history(summary["mlflow_run_id"], MAJORITY)
+    assert [(m.step, m.value) for m in history] == [(0, decision["premise"][MAJORITY])]
 
 
 @pytest.mark.slow

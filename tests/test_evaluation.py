@@ -189,7 +189,9 @@ def test_unknown_benchmark_lists_valid_names():
         "mathvista",
         "wemath",
         "world",
+        "world-dev",
     ]
+    assert get_benchmark("world_dev").name == get_benchmark("World-Dev").name == "world-dev"
 
 
 # ---------------------------------------------------------------------------- scorers, hand-checked
@@ -615,3 +617,24 @@ def test_world_artifact_heldout_split(tmp_path):
     assert manifest.stats["overall"] == 1.0 and manifest.stats["n_scored"] == 5
     with pytest.raises(InputDataError, match="not a world artifact"):
         load_benchmark(get_benchmark("world"), tmp_path, EvalConfig(), load_images=False)
+
+
+def test_world_dev_benchmark_evaluates_the_dev_split_only(tmp_path):
+    from schemas.world import WorldConfig
+    from stages.world import generate_world
+
+    generate_world(WorldConfig(n_sft=2, n_heldout=5, n_unlabeled=2, n_dev=4), tmp_path / "world")
+    rows = read_table(tmp_path / "world", "world").to_pylist()
+    dev = {r["id"]: r["answer"] for r in rows if r["split"] == "dev"}
+    loaded = load_benchmark(get_benchmark("world-dev"), tmp_path / "world", EvalConfig(), load_images=True)
+    assert loaded.split == "dev" and {i.id: i.gold for i in loaded.items} == dev
+    assert all(len(i.images) == 1 for i in loaded.items)
+    # right on the dev rows, wrong answers for nothing else: the score is over dev rows only
+    responses = write_responses(tmp_path / "r.jsonl", {k: f"\\boxed{{{v}}}" for k, v in dev.items()})
+    manifest = run_score("world-dev", tmp_path / "world", responses, tmp_path / "out")
+    assert manifest.stats["overall"] == 1.0 and manifest.stats["n_scored"] == 4
+    assert set(read_table(tmp_path / "out", "predictions")["benchmark"].to_pylist()) == {"world-dev"}
+    # an older world without dev rows is refused with the fix, not evaluated as empty
+    generate_world(WorldConfig(n_sft=2, n_heldout=2, n_unlabeled=2, n_dev=0), tmp_path / "old")
+    with pytest.raises(InputDataError, match=r"no rows in split 'dev'.*n_dev > 0"):
+        load_benchmark(get_benchmark("world-dev"), tmp_path / "old", EvalConfig(), load_images=False)

@@ -97,7 +97,7 @@ def writer_model_dir(tmp_path_factory) -> Path:
     return out
 
 
-def samples_table(n: int = 6, with_images: bool = True, oracle: bool = True) -> pa.Table:
+def samples_table(n: int = 6, with_images: bool = True, oracle: bool = True, label: str = "1") -> pa.Table:
     rows = []
     for i in range(n):
         color = COLORS[i % len(COLORS)]
@@ -109,7 +109,7 @@ def samples_table(n: int = 6, with_images: bool = True, oracle: bool = True) -> 
                 "image_widths": [56] * len(images),
                 "image_heights": [56] * len(images),
                 "problem": original_problem(color),
-                "oracle_answer": "1" if oracle else None,
+                "oracle_answer": label if oracle else None,
                 "source": "test",
                 "metadata": None,
             }
@@ -409,6 +409,21 @@ def test_same_checkpoint_elsewhere_synthesizes_the_same_questions(tmp_path, writ
     assert first.stats["kept"] > 0 and second.stats["by_strategy"] == first.stats["by_strategy"]
     assert synthetic_b.select(same).equals(synthetic_a.select(same))
     assert read_table(tmp_path / "b", "rejects").equals(read_table(tmp_path / "a", "rejects"))
+
+
+def test_label_free_synthesis_ignores_the_hidden_labels(tmp_path, writer_model_dir, one_thread):
+    """use_oracle_answer false: wrong hidden labels give the very same questions, rejects and stats."""
+    config = fast_config(use_oracle_answer=False)
+    right = samples_artifact(tmp_path / "right", samples_table(6))
+    wrong = samples_artifact(tmp_path / "wrong", samples_table(6, label="9"))
+    a = run_synthesize(right, writer_model_dir, tmp_path / "a", config)
+    b = run_synthesize(wrong, writer_model_dir, tmp_path / "b", config)
+    assert a.stats["candidates"] > 0
+    assert {k: v for k, v in a.stats.items() if k != "seconds"} == {
+        k: v for k, v in b.stats.items() if k != "seconds"
+    }
+    assert read_table(tmp_path / "a", "synthetic").equals(read_table(tmp_path / "b", "synthetic"))
+    assert read_table(tmp_path / "a", "rejects").equals(read_table(tmp_path / "b", "rejects"))
 
 
 @pytest.mark.slow

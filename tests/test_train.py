@@ -29,7 +29,7 @@ from stages.train import TrainJobError, run_train
 from stages.train.checkpoint import saved_steps
 from stages.train.config import resolve_deepspeed
 from stages.train.data import PromptSampler, load_prompts, shard
-from stages.train.rewards import score_group
+from stages.train.rewards import TeacherLabel, score_group
 
 QUESTION = "How many circles are there?"
 TEXTS = [
@@ -51,14 +51,14 @@ def _png(n_circles: int, color: str = "red") -> bytes:
     return buffer.getvalue()
 
 
-def _samples_artifact(out: Path, n: int) -> Path:
+def _samples_artifact(out: Path, n: int, oracle: str = "3") -> Path:
     rows = {
         "id": [f"q{i}" for i in range(n)],
         "images": [[_png(3)] for _ in range(n)],
         "image_widths": [[56] for _ in range(n)],
         "image_heights": [[56] for _ in range(n)],
         "problem": [f"<image>{QUESTION}"] * n,
-        "oracle_answer": ["3"] * n,
+        "oracle_answer": [oracle] * n,
         "source": ["test"] * n,
         "metadata": [None] * n,
     }
@@ -265,6 +265,57 @@ def test_killed_job_resumes_to_identical_weights(uninterrupted, warm_model, samp
     assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 
+def _same_training(a: Path, b: Path) -> None:
+    """Bit-identical weights, and rollouts equal in every column but the hidden label itself."""
+    wa, wb = load_file(a / "model" / "model.safetensors"), load_file(b / "model" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    ra, rb = read_table(a, "rollouts"), read_table(b, "rollouts")
+    assert ra.drop_columns(["oracle_answer"]).equals(rb.drop_columns(["oracle_answer"]))
+
+
+@pytest.mark.slow
+def test_self_reward_never_reads_the_hidden_labels(uninterrupted, warm_model, tmp_path):
+    """Label-free by construction: wrong oracle answers change the diagnostics, never the training."""
+    reference, _ = uninterrupted  # online vote, oracle_answer "3" (right)
+    wrong = _samples_artifact(tmp_path / "wrong", N_PROMPTS, oracle="7")
+    result = run_train([wrong], warm_model, tmp_path / "online-wrong", _config())
+    _same_training(reference.out_dir, result.out_dir)
+    right_acc = [m.get("label/accuracy") for m in reference.metrics]
+    wrong_acc = [m.get("label/accuracy") for m in result.metrics]
+    assert right_acc != wrong_acc and all(a in (None, 0.0) for a in wrong_acc)
+
+
+@pytest.mark.slow
+def test_frozen_teacher_labels_once_and_never_reads_the_hidden_labels(
+    ray_cluster, warm_model, samples, tmp_path
+):
+    frozen = {"reward.teacher": "frozen", "reward.teacher_n": 6}
+    right = run_train([samples], warm_model, tmp_path / "right", _config(**frozen))
+    wrong_samples = _samples_artifact(tmp_path / "wrong", N_PROMPTS, oracle="7")
+    wrong = run_train([wrong_samples], warm_model, tmp_path / "wrong-run", _config(**frozen))
+    _same_training(right.out_dir, wrong.out_dir)
+
+    labels = read_table(right.out_dir, "rollouts").to_pylist()
+    teacher = {r["prompt_id"]: r for r in pq_rows(right.out_dir / "teacher_labels.parquet")}
+    assert set(teacher) == {r["prompt_id"] for r in labels}  # exactly the prompts the job trains on
+    for row in labels:  # every step's label is the teacher's, fixed for the whole job
+        assert row["pseudo_label"] == teacher[row["prompt_id"]]["pseudo_label"]
+        if row["pseudo_label"] is not None:
+            assert row["reward"] == (1.0 if row["answer"] == row["pseudo_label"] else 0.0)
+    stats = read_manifest(right.out_dir).stats
+    assert stats["teacher"] == "frozen" and stats["teacher_stats"]["teacher/prompts"] == len(teacher)
+    assert (
+        read_manifest(wrong.out_dir).stats["teacher_stats"]["teacher/labelled_share"]
+        == (stats["teacher_stats"]["teacher/labelled_share"])
+    )
+
+
+def pq_rows(path: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
 @pytest.mark.slow
 def test_all_unparsable_steps_are_counted_and_fail_clearly(ray_cluster, random_model, samples, tmp_path):
     """An untrained model writes (almost) no parsable answer: every group is skipped, every step says
@@ -455,6 +506,20 @@ def test_sampler_mixes_synthetic_by_ratio():
     assert sampler.steps_per_epoch == 3 and sampler.total_steps(2.0, None) == 6
     many = [ref for step in range(1, 7) for ref in sampler.batch(step) if ref[0]]
     assert {i for _, i in many} == set(range(5))  # the synthetic pool cycles on its own
+
+
+def test_frozen_teacher_rewards_agreement_with_its_fixed_label():
+    frozen = RewardConfig(teacher="frozen")
+    g = score_group(
+        ["\\boxed{4}", "\\boxed{5}", "x", "\\boxed{4}"], "5", frozen, TeacherLabel("4", 0.7, None)
+    )
+    assert g.rewards == [1.0, 0.0, 0.0, 1.0] and g.pseudo_label == "4" and g.label_correct is False
+    none = score_group(["\\boxed{4}"], None, frozen, TeacherLabel(None, 0.3, "teacher_low_agreement"))
+    assert not none.trainable and none.skip_reason == "teacher_low_agreement" and none.rewards == []
+    with pytest.raises(ValueError, match="TeacherLabel"):
+        score_group(["\\boxed{4}"], None, frozen)
+    with pytest.raises(Exception, match="frozen needs reward.kind"):
+        validate_config(TrainConfig, {"reward": {"kind": "oracle", "teacher": "frozen"}})
 
 
 def test_rewards_vote_and_oracle():

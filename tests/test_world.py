@@ -36,7 +36,7 @@ from stages.world import (
     render_example,
 )
 
-SMALL = {"n_sft": 30, "n_heldout": 20, "n_unlabeled": 20}
+SMALL = {"n_sft": 30, "n_heldout": 20, "n_unlabeled": 20, "n_dev": 10}
 
 
 def small(**changes: object) -> WorldConfig:
@@ -110,13 +110,19 @@ def truth_from_pixels(example: WorldExample) -> str:
         return str(shapes[(color, shape)])
     if example.task == "total":
         return str(sum(shapes.values()))
+    per_colour = Counter()
+    for (color, _), n in shapes.items():
+        per_colour[color] += n
     if example.task == "compare":
-        first, second = re.search(r"more (\w+) shapes or (\w+) shapes", problem).groups()
-        per_colour = Counter()
-        for (color, _), n in shapes.items():
-            per_colour[color] += n
+        first, second = (
+            re.search(r"more (\w+) shapes or (\w+) shapes", problem)  # v1
+            or re.search(r"more shapes, (\w+) or (\w+)\?", problem)  # v2
+        ).groups()
         assert per_colour[first] != per_colour[second]
         return first if per_colour[first] > per_colour[second] else second
+    if example.task == "diff":
+        more, fewer = re.search(r"How many more (\w+) shapes than (\w+) shapes", problem).groups()
+        return str(per_colour[more] - per_colour[fewer])
     values = digits_in_pixels(example, array)
     return str(sum(values)) if example.task == "sum" else str(max(values))
 
@@ -150,11 +156,50 @@ def test_heldout_rows_do_not_depend_on_other_split_sizes() -> None:
     assert render_example(small(), "sft", 4) == render_example(small(n_sft=500), "sft", 4)
 
 
+def test_dev_split_comes_last_and_leaves_every_other_row_unchanged(tmp_path) -> None:
+    """Adding dev rows (diagnostics and gate) must not move a single heldout/unlabeled/sft row."""
+    without = list(iter_world(small(n_dev=0)))
+    with_dev = list(iter_world(small(n_dev=12)))
+    others = [e for e in with_dev if e.split != "dev"]
+    assert [(e.split, e.id, e.image, e.problem, e.answer) for e in others] == [
+        (e.split, e.id, e.image, e.problem, e.answer) for e in without
+    ]
+    dev = [e for e in with_dev if e.split == "dev"]
+    assert len(dev) == 12 and {e.id for e in dev}.isdisjoint({e.id for e in without})
+    assert with_dev[-12:] == dev  # generated last
+    longer = [e.id for e in iter_world(small(n_dev=15)) if e.split == "dev"]
+    assert longer[:12] == [e.id for e in dev]  # growing dev keeps its prefix
+    manifest = generate_world(small(n_dev=4), tmp_path / "world")
+    assert manifest.stats["rows"]["dev"] == 4 and sum(manifest.stats["tasks"]["dev"].values()) == 4
+    # nor the tokenizer the tiny model is built with (so nor the model)
+    from stages.bootstrap import world_texts
+
+    generate_world(small(n_dev=0), tmp_path / "no-dev")
+    assert list(world_texts(tmp_path / "world")) == list(world_texts(tmp_path / "no-dev"))
+
+
+def test_the_campaign_ingest_of_the_world_leaves_dev_rows_out(tmp_path) -> None:
+    """Round 0 ingests the world with ``splits: [unlabeled]``: dev rows never become training prompts."""
+    import json
+
+    from schemas.ingest import IngestConfig
+    from stages.ingest import run_ingest
+
+    generate_world(small(n_sft=3, n_heldout=4, n_unlabeled=5, n_dev=6), tmp_path / "world")
+    config = IngestConfig(splits=["unlabeled"], progress=False)  # as flows/campaign.py:bootstrap_round
+    manifest = run_ingest([tmp_path / "world"], tmp_path / "ingest", config, layout="world")
+    assert manifest.stats["rows_accepted"] == 5 and manifest.stats["skipped_by_split"] == 3 + 4 + 6
+    world_rows = read_table(tmp_path / "world", "world").to_pylist()
+    unlabeled = {r["id"] for r in world_rows if r["split"] == "unlabeled"}
+    samples = read_table(tmp_path / "ingest", "samples").to_pylist()
+    assert {json.loads(r["metadata"])["source_id"] for r in samples} == unlabeled
+
+
 def test_splits_never_share_ids() -> None:
     examples = list(iter_world(small()))
     ids = [e.id for e in examples]
-    assert len(ids) == len(set(ids)) == 70
-    assert Counter(e.split for e in examples) == {"sft": 30, "heldout": 20, "unlabeled": 20}
+    assert len(ids) == len(set(ids)) == 80
+    assert Counter(e.split for e in examples) == {"sft": 30, "heldout": 20, "unlabeled": 20, "dev": 10}
 
 
 def test_a_colliding_draw_is_redrawn_with_the_next_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,10 +220,11 @@ def test_a_colliding_draw_is_redrawn_with_the_next_attempt(monkeypatch: pytest.M
 # ---------------------------------------------------------------------------- correctness
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("difficulty", [1, 2, 3])
-def test_answers_match_what_is_drawn(difficulty: int) -> None:
-    cfg = small(difficulty=difficulty, multiple_choice_share=0.5)
-    for index in range(40):  # 8 rows of each of the 5 tasks
+def test_answers_match_what_is_drawn(difficulty: int, version: int) -> None:
+    cfg = small(difficulty=difficulty, version=version, multiple_choice_share=0.5 if version == 1 else 0.0)
+    for index in range(48):  # 8 rows of each task
         example = render_example(cfg, "heldout", index)
         assert graded_value(example) == truth_from_pixels(example), example.problem
 
@@ -199,7 +245,7 @@ def test_object_pixels_have_their_colour_and_the_background_is_white() -> None:
 
 
 def test_multiple_choice_rows_hold_the_right_value_exactly_once() -> None:
-    cfg = small(multiple_choice_share=1.0)
+    cfg = small(version=1, multiple_choice_share=1.0)
     examples = [render_example(cfg, "sft", i) for i in range(40)]
     assert all(e.choices is not None for e in examples)
     letters = Counter()
@@ -215,16 +261,48 @@ def test_multiple_choice_rows_hold_the_right_value_exactly_once() -> None:
         sorted(int(c) for c in e.choices).index(int(graded_value(e))) for e in examples if e.task != "compare"
     )
     assert set(ranks) == {0, 1, 2, 3}  # nor always the middle value: no "pick the median" shortcut
-    free = [render_example(small(multiple_choice_share=0.0, tasks=["sum"]), "sft", i) for i in range(10)]
+    free = [
+        render_example(small(version=1, multiple_choice_share=0.0, tasks=["sum"]), "sft", i)
+        for i in range(10)
+    ]
     assert all(e.choices is None and e.answer.isdigit() for e in free)
 
 
-def test_problems_and_solutions_follow_the_templates() -> None:
-    for e in iter_world(small()):
+@pytest.mark.parametrize(("version", "max_words"), [(1, 25), (2, 40)])
+def test_problems_and_solutions_follow_the_templates(version: int, max_words: int) -> None:
+    for e in iter_world(small(version=version)):
         assert e.problem.startswith("<image>") and e.problem.count("<image>") == 1
         assert e.solution.endswith(f"\\boxed{{{e.answer}}}")
-        assert len(e.solution.split()) <= 25
+        assert len(e.solution.split()) <= max_words
         assert e.difficulty == 1
+
+
+def test_v2_rationales_take_several_paths_and_box_what_they_state_last() -> None:
+    """Self-consistency needs several decompositions per task, each reaching its result before the box."""
+    cfg = small(n_sft=360)
+    paths: dict[str, Counter[str]] = {}
+    for e in (render_example(cfg, "sft", i) for i in range(360)):
+        assert e.choices is None and e.path is not None
+        paths.setdefault(e.task, Counter())[e.path] += 1
+        body = e.solution.rsplit("\\boxed", 1)[0]
+        stated = re.findall(r"-?\d+|red|blue|green|yellow", body)
+        assert stated[-1] == e.answer, e.solution  # the box copies the last stated result
+        if e.task == "compare":  # no path opens with its conclusion
+            first = re.search(r"more shapes, (\w+) or", e.problem).group(1)
+            assert e.solution.lower().split()[0] in (first, "pairing")
+    assert set(paths) == {"count", "total", "compare", "sum", "max", "diff"}
+    for task, used in paths.items():
+        assert len(used) >= 3 and min(used.values()) >= 10, (task, used)
+
+
+def test_version_rules_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="do not exist in world version 1"):
+        WorldConfig(version=1, tasks=["diff"])
+    with pytest.raises(ValueError, match="free-form"):
+        WorldConfig(version=2, multiple_choice_share=0.3)
+    with pytest.raises(ValueError, match="version"):
+        WorldConfig(version=3)
+    assert WorldConfig(version=1).multiple_choice_share == 0.3 and "diff" not in WorldConfig(version=1).tasks
 
 
 def test_higher_difficulty_means_more_objects() -> None:
@@ -280,11 +358,11 @@ def test_artifact_is_readable_through_the_store(tmp_path) -> None:
     cfg = small(tasks=["count", "sum"])
     manifest = generate_world(cfg, tmp_path / "world")
     table = read_table(tmp_path / "world", "world")
-    assert manifest.kind == "world" and table.num_rows == manifest.rows("world") == 70
-    assert manifest.stats["rows"] == {"sft": 30, "heldout": 20, "unlabeled": 20}
+    assert manifest.kind == "world" and table.num_rows == manifest.rows("world") == 80
+    assert manifest.stats["rows"] == {"sft": 30, "heldout": 20, "unlabeled": 20, "dev": 10}
     assert manifest.stats["tasks"]["heldout"] == {"count": 10, "sum": 10}
     rows = table.to_pylist()
-    assert [r["split"] for r in rows] == ["sft"] * 30 + ["heldout"] * 20 + ["unlabeled"] * 20
+    assert [r["split"] for r in rows] == ["sft"] * 30 + ["heldout"] * 20 + ["unlabeled"] * 20 + ["dev"] * 10
     first = rows[30]
     expected = render_example(cfg, "heldout", 0)
     assert (first["id"], first["images"], first["answer"]) == (expected.id, [expected.image], expected.answer)
@@ -298,12 +376,12 @@ def test_cli_writes_the_artifact_and_applies_the_seed(tmp_path) -> None:
     group.callback()(lambda: None)
     group.command("world")(world_command)
     config = tmp_path / "world.yaml"
-    config.write_text("n_sft: 5\nn_heldout: 5\nn_unlabeled: 5\nseed: 1\n")
+    config.write_text("n_sft: 5\nn_heldout: 5\nn_unlabeled: 5\nn_dev: 5\nseed: 1\n")
     result = CliRunner().invoke(
         group, ["world", "--out", str(tmp_path / "w"), "--config", str(config), "--seed", "9"]
     )
     assert result.exit_code == 0, result.output
-    assert "heldout" in result.output and "15 rows" in result.output
+    assert "heldout" in result.output and "20 rows" in result.output
     ids = read_table(tmp_path / "w", "world").column("id").to_pylist()
     assert ids[5] == render_example(WorldConfig(seed=9, n_sft=5, n_heldout=5, n_unlabeled=5), "heldout", 0).id
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from flows.app import app
 from flows.runtime import check_prefect_server, configure
+from mmupt.errors import PremiseFailedError
 from schemas.base import load_config
 from schemas.campaign import CampaignConfig
 from stages.compare import compare_campaign, comparison_rows, plot_comparison
@@ -34,7 +35,17 @@ def print_comparison(campaign_dir: Path) -> Path:
     return png
 
 
+def premise_line(premise: dict | None) -> str:
+    """Round 0's premise check in one line (majority@n vs greedy on the dev rows)."""
+    if premise is None:
+        return "premise: not measured (no labelled dev set)"
+    if premise.get("verdict"):
+        return f"premise: [bold yellow]fails[/] — {premise['summary']}"
+    return f"premise: holds — {premise['summary']}"
+
+
 def where_to_look(campaign_dir: Path, summary: dict) -> None:
+    console.print(premise_line(summary.get("premise")), highlight=False)
     console.print(f"stop: {summary['stop_reason']}")
     console.print(f"champion model: [bold]{summary['champion']}[/]")
     uri = summary["tracking_uri"]
@@ -50,7 +61,13 @@ def run_campaign(config: CampaignConfig, out: Path) -> dict:
     check_prefect_server()
     from flows.campaign import campaign_flow
 
-    summary = campaign_flow(config, out)
+    try:
+        summary = campaign_flow(config, out)
+    except PremiseFailedError:
+        # Round 0 is complete (baseline + premise figures): show it before the one-line error.
+        console.rule("[bold]round 0")
+        print_comparison(out.resolve())
+        raise
     console.rule("[bold]comparison")
     print_comparison(out.resolve())
     where_to_look(out, summary)

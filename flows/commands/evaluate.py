@@ -21,7 +21,7 @@ from mmupt.store import Manifest, read_table
 from schemas.base import load_config
 from schemas.evaluate import EvalConfig
 
-BENCHMARK_HELP = "Benchmark: mathvista, mathverse, mathvision, wemath, chartqa, iconqa, world."
+BENCHMARK_HELP = "Benchmark: mathvista, mathverse, mathvision, wemath, chartqa, iconqa, world, world-dev."
 
 
 def _config(path: Path | None, limit: int | None, split: str | None) -> EvalConfig:

@@ -25,7 +25,7 @@ def world_command(
     config: Path | None = typer.Option(None, "--config", help="YAML file with WorldConfig fields."),
     seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
 ) -> None:
-    """Generate the seeded visual-math world (splits sft, heldout, unlabeled)."""
+    """Generate the seeded visual-math world (splits sft, heldout, unlabeled, dev)."""
     overrides: dict[str, Any] = {} if seed is None else {"seed": seed}
     cfg = load_config(WorldConfig, config, overrides)
     manifest = generate_world(cfg, out)

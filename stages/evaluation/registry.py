@@ -140,6 +140,17 @@ BENCHMARKS: dict[str, Benchmark] = {
             world.aggregate,
             splits=("heldout",),
         ),
+        Benchmark(
+            "world-dev",
+            "embedded world (dev: gate and diagnostics)",
+            "dev",
+            "task",
+            "accuracy",
+            world_loader.load_dev,
+            world.score,
+            world.aggregate,
+            splits=("dev",),
+        ),
     )
 }
 
@@ -151,7 +162,7 @@ def benchmark_names() -> list[str]:
 def get_benchmark(name: str) -> Benchmark:
     """The registered benchmark ``name`` (case-insensitive); a ConfigError listing valid names otherwise."""
     key = name.strip().lower().replace("-", "").replace("_", "")
-    aliases = {"mathv": "mathvision", "mathvision": "mathvision", "wemath": "wemath"}
+    aliases = {"mathv": "mathvision", "mathvision": "mathvision", "wemath": "wemath", "worlddev": "world-dev"}
     key = aliases.get(key, key)
     if key not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {name!r}; valid names: {', '.join(benchmark_names())}")

@@ -318,6 +318,10 @@ def _launch(
             if message["kind"] == "done":
                 done = message
                 continue
+            if message["kind"] == "teacher":
+                log.info("frozen teacher: %s", ", ".join(f"{k} {v:.3f}" for k, v in message["stats"].items()))
+                progress.update(task, description="frozen teacher labelled; training")
+                continue
             step, values = message["step"], message["metrics"]
             metrics.append({"step": step, **values})
             progress.update(task, completed=step, description=_progress_line(values))
@@ -406,6 +410,8 @@ def _publish(
                 "final_metrics": {k: v for k, v in final.items() if k != "step"},
                 "model_dir": MODEL_DIR,
                 "reward": config.reward.kind,
+                "teacher": config.reward.teacher if config.reward.kind == "majority_vote" else None,
+                **({"teacher_stats": counters["teacher"]} if counters.get("teacher") else {}),
             }
         )
     assert writer.manifest is not None

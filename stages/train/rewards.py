@@ -1,6 +1,8 @@
 r"""Rewards of one prompt's responses: the model's own majority (MM-UPT) or the hidden label (supervised).
 
-Both modes return the same ``GroupReward`` so the trainer has one path. The vote
+All modes return the same ``GroupReward`` so the trainer has one path. With a frozen teacher
+(``reward.teacher: frozen``) the label is the starting policy's vote, taken once before training
+(``stages/train/teacher.py``) and passed in as ``teacher``; the step's own vote is then a diagnostic. The vote
 (``stages.vote.vote_group``) runs in both: in oracle mode it is a diagnostic (how often the majority
 would have been right), in vote mode it *is* the label.
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from mmupt.answers import answers_equivalent, extract_answer
 from schemas.train import RewardConfig
-from stages.vote import vote_group
+from stages.vote import GroupVote, vote_group
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,27 @@ class GroupReward:
         return self.skip_reason is None
 
 
-def score_group(responses: Sequence[str], oracle: str | None, config: RewardConfig) -> GroupReward:
+@dataclass(frozen=True)
+class TeacherLabel:
+    """A frozen teacher's verdict on one prompt: its pseudo-label, or why it has none."""
+
+    label: str | None
+    share: float  # the winner's share of the teacher's votes
+    skip_reason: str | None  # stages.vote.SKIP_REASONS, prefixed "teacher_"
+
+
+def score_group(
+    responses: Sequence[str], oracle: str | None, config: RewardConfig, teacher: TeacherLabel | None = None
+) -> GroupReward:
     """Reward every response of one prompt. Pure; ``oracle`` only feeds ``label_correct`` in vote mode."""
     vote = vote_group([extract_answer(text) for text in responses], config.vote)
+    if config.kind == "majority_vote" and config.teacher == "frozen":
+        if teacher is None:
+            raise ValueError("reward.teacher frozen: score_group needs the prompt's TeacherLabel")
+        teacher_correct = None
+        if oracle is not None and teacher.label is not None:
+            teacher_correct = answers_equivalent(teacher.label, oracle)
+        return _against_label(vote, teacher.label, teacher.skip_reason, teacher_correct, config)
     winner_correct = None
     if oracle is not None and vote.pseudo_label is not None:
         winner_correct = answers_equivalent(vote.pseudo_label, oracle)
@@ -57,19 +77,30 @@ def score_group(responses: Sequence[str], oracle: str | None, config: RewardConf
             n_valid=vote.n_valid,
             label_correct=winner_correct,
         )
-    # Supervised: 1 for an answer equivalent to the oracle, else 0 (unparsable included).
-    n_train = min(len(responses), config.vote.n_train or len(responses))
+    # Supervised: the hidden label is the target.
+    return _against_label(vote, oracle, None if oracle is not None else "no_oracle", winner_correct, config)
+
+
+def _against_label(
+    vote: GroupVote,
+    label: str | None,
+    skip_reason: str | None,
+    label_correct: bool | None,
+    config: RewardConfig,
+) -> GroupReward:
+    """1 for an answer equivalent to a fixed ``label`` (oracle or frozen teacher), else 0 (unparsable too)."""
+    n_train = min(len(vote.answers), config.vote.n_train or len(vote.answers))
     rewards = []
-    if oracle is not None:
+    if label is not None:
         for answer in vote.answers[:n_train]:
-            rewards.append(1.0 if answer is not None and answers_equivalent(answer, oracle) else 0.0)
+            rewards.append(1.0 if answer is not None and answers_equivalent(answer, label) else 0.0)
     return GroupReward(
         rewards=rewards,
         answers=list(vote.answers),
-        pseudo_label=oracle,
+        pseudo_label=label,
         vote_share=vote.vote_share,
-        skip_reason=None if oracle is not None else "no_oracle",
+        skip_reason=skip_reason if label is None else None,
         unanimous=vote.unanimous,
         n_valid=vote.n_valid,
-        label_correct=winner_correct,
+        label_correct=label_correct,
     )

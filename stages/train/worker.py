@@ -34,7 +34,7 @@ from schemas.train import TrainConfig
 from stages.train import checkpoint
 from stages.train.config import precision, zero_stage
 from stages.train.data import Prompt, PromptSampler, load_prompts, shard
-from stages.train.rewards import GroupReward, score_group
+from stages.train.rewards import GroupReward, TeacherLabel, score_group
 from stages.train.rollout import (
     END_OF_TURN,
     RolloutEngine,
@@ -45,6 +45,7 @@ from stages.train.rollout import (
     trainable_response,
     vision_token_ids,
 )
+from stages.train.teacher import job_prompts, read_labels, sample_labels, teacher_stats, write_labels
 from stages.train.update import ACTOR_METRICS, PolicyUpdater, TrainSequence, UpdateStats
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,31 @@ class Trainer:
         )
         self.counters: dict[str, Any] = {"trained_steps": 0, "skipped_steps": 0, "skip_reasons": {}}
         self.counters.update(spec.counters)
+        self.teacher: dict[str, TeacherLabel] | None = None
+        if config.reward.kind == "majority_vote" and config.reward.teacher == "frozen":
+            self.teacher = self._frozen_teacher()
+
+    def _frozen_teacher(self) -> dict[str, TeacherLabel]:
+        """The starting policy's labels for every prompt of the job (read back when resuming)."""
+        import torch.distributed as dist
+
+        if self.spec.start_step:
+            return read_labels(self.out_dir)
+        prompts = job_prompts(self.pool, self.sampler, self.spec.total_steps)
+        mine = sample_labels(self.rollout.generate, prompts, self.config, self.rank, self.world_size)
+        parts: list[Any] = [None] * self.world_size
+        if dist.is_initialized() and self.world_size > 1:
+            dist.all_gather_object(parts, mine)
+        else:
+            parts = [mine]
+        merged = {pid: label for part in parts for pid, label in part.items()}
+        labels = {p.id: merged[p.id] for p in prompts}
+        if self.rank == 0:
+            write_labels(labels, self.out_dir)
+            stats = teacher_stats(labels, prompts)
+            self.counters["teacher"] = stats
+            self._send({"kind": "teacher", "stats": stats})
+        return labels
 
     def _trainable(self, model: torch.nn.Module) -> torch.nn.Module:
         """Apply gradient checkpointing, LoRA and the frozen vision tower as configured."""
@@ -235,7 +261,12 @@ class Trainer:
                 rollouts = self.rollout.generate(prompts, sampling)
             with timer("vote"):
                 groups = [
-                    score_group([c.text for c in completions], prompt.oracle_answer, config.reward)
+                    score_group(
+                        [c.text for c in completions],
+                        prompt.oracle_answer,
+                        config.reward,
+                        self.teacher.get(prompt.id) if self.teacher is not None else None,
+                    )
                     for prompt, completions in zip(rollouts.prompts, rollouts.completions, strict=True)
                 ]
             with timer("adv"):
