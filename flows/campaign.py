@@ -96,6 +96,14 @@ def evaluate_suite(
     return out
 
 
+def round_train_config(config: CampaignConfig, round_index: int) -> TrainConfig:
+    """Round k trains with seed ``trainer.seed + k`` (as its mix does): each round draws its own order
+    of the prompts, so a round that stops before an epoch ends does not see the previous round's
+    prompts again in the same order (the demo's 400 prompts, 240 per round)."""
+    trainer = config.train.trainer.model_copy(update={"seed": config.train.trainer.seed + round_index})
+    return config.train.model_copy(update={"trainer": trainer})
+
+
 class Timer:
     """``timing_s/<phase>`` for the round's MLflow run."""
 
@@ -170,7 +178,7 @@ def round_flow(
             round_dir / "train",
             mixed,
             model_dir,
-            config.train,
+            round_train_config(config, round_index),
             parent_run_id=run_id,
         )
         new_model = trained / MODEL_DIR

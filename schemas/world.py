@@ -19,6 +19,13 @@ TASKS_BY_VERSION: dict[int, tuple[TaskName, ...]] = {
     1: ("count", "total", "compare", "sum", "max"),
     2: ("count", "total", "compare", "sum", "max", "diff"),
 }
+DEFAULT_TASKS: dict[int, tuple[TaskName, ...]] = {
+    1: TASKS_BY_VERSION[1],
+    # v2 compare answers with a colour word copied from the question; the demo-sized model does not
+    # learn that copy in a short SFT (0.26 held-out after 4 epochs, below the 0.5 of guessing), so
+    # it is available by name but not drawn by default.
+    2: ("count", "total", "sum", "max", "diff"),
+}
 ALL_TASKS: tuple[TaskName, ...] = TASKS_BY_VERSION[1]
 
 PATCH_GRID = 28
@@ -72,8 +79,8 @@ class WorldConfig(StrictModel):
         None,
         min_length=1,
         description=(
-            "Task families to draw from, assigned round-robin by row index; null: all of the version's "
-            "(v1: count, total, compare, sum, max; v2 adds diff)."
+            "Task families to draw from, assigned round-robin by row index; null: the version's defaults "
+            "(v1: count, total, compare, sum, max; v2: count, total, sum, max, diff; v2 also has compare)."
         ),
     )
     multiple_choice_share: float | None = Field(
@@ -111,7 +118,7 @@ class WorldConfig(StrictModel):
             return data  # the field's own validation names the key
         data = dict(data)
         if data.get("tasks") is None:
-            data["tasks"] = list(TASKS_BY_VERSION[version])
+            data["tasks"] = list(DEFAULT_TASKS[version])
         if data.get("multiple_choice_share") is None:
             data["multiple_choice_share"] = 0.3 if version == 1 else 0.0
         return data

@@ -8,10 +8,12 @@ them as one PNG.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmupt.errors import MmuptError
+from mmupt.paired import PairedResult, mcnemar_exact
 from mmupt.store import duckdb_views
 from schemas.premise import FIGURES as PREMISE_FIGURES
 from schemas.premise import column as premise_column
@@ -40,6 +42,20 @@ USING (round) ORDER BY s.round
 """
 
 
+PAIRED_SQL = """
+SELECT p.benchmark, p.round,
+       count(*) AS rows,
+       avg(CASE WHEN b.correct THEN 1.0 ELSE 0.0 END) AS before,
+       avg(CASE WHEN p.correct THEN 1.0 ELSE 0.0 END) AS after,
+       sum(CASE WHEN p.correct AND NOT b.correct THEN 1 ELSE 0 END) AS fixed,
+       sum(CASE WHEN b.correct AND NOT p.correct THEN 1 ELSE 0 END) AS broken
+FROM predictions p
+JOIN predictions b ON b.id = p.id AND b.benchmark = p.benchmark AND b.round = 0 AND b.artifact LIKE '%evaluate-%'
+WHERE p.round > 0 AND p.artifact LIKE '%evaluate-%'
+GROUP BY p.benchmark, p.round ORDER BY p.benchmark, p.round
+"""
+"""Each round's evaluation against round 0's, row by row (the same items, the same greedy rule)."""
+
 PREMISE_SQL = f"""
 SELECT round, {", ".join(premise_column(m) for m in PREMISE_FIGURES)} FROM premise
 WHERE task = 'all' AND round IS NOT NULL ORDER BY round
@@ -53,6 +69,8 @@ class Comparison:
     signals: dict[int, dict[str, float]]  # round -> vote_share / skipped_share / reward_mean / label_accuracy
     survival: dict[int, float]  # round -> share of synthetic candidates kept
     premise: dict[str, dict[int, float]] = field(default_factory=dict)  # premise/<figure> -> round -> value
+    paired: dict[str, dict[int, PairedResult]] = field(default_factory=dict)  # benchmark -> round -> vs round 0
+    decisions: dict[int, str] = field(default_factory=dict)  # round -> baseline / promoted / rejected
 
 
 def compare_campaign(campaign_dir: str | Path) -> Comparison:
@@ -93,8 +111,34 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
         for round_index, *values in con.sql(PREMISE_SQL).fetchall():
             for metric, value in zip(PREMISE_FIGURES, values, strict=True):
                 premise.setdefault(metric, {})[round_index] = value
+    paired: dict[str, dict[int, PairedResult]] = {}
+    if "predictions" in views:
+        for benchmark, round_index, rows, before, after, fixed, broken in con.sql(PAIRED_SQL).fetchall():
+            paired.setdefault(benchmark, {})[round_index] = PairedResult(
+                rows, before, after, int(fixed), int(broken), mcnemar_exact(int(fixed), int(broken))
+            )
     rounds = sorted({r for per in scores.values() for r in per} | set(signals))
-    return Comparison(rounds=rounds, scores=scores, signals=signals, survival=survival, premise=premise)
+    return Comparison(
+        rounds=rounds,
+        scores=scores,
+        signals=signals,
+        survival=survival,
+        premise=premise,
+        paired=paired,
+        decisions=round_decisions(campaign_dir),
+    )
+
+
+def round_decisions(campaign_dir: Path) -> dict[int, str]:
+    """``baseline`` / ``promoted`` / ``rejected`` per round, from each round's ``decision.json``."""
+    out = {}
+    for path in sorted(campaign_dir.glob("round-*/decision.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("decision") == "baseline":
+            out[record["round"]] = "baseline"
+        else:
+            out[record["round"]] = "promoted" if record.get("promote") else "rejected"
+    return out
 
 
 def _has_label_accuracy(con, listing: str) -> bool:
@@ -116,6 +160,16 @@ def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]
             rows.append([key] + cells(per))
     if comparison.survival:
         rows.append(["synthetic survival"] + cells(comparison.survival))
+    for name, per_round in sorted(comparison.paired.items()):
+        rows.append(
+            [f"{name} vs round 0 (paired)"]
+            + [
+                f"{per_round[r].gain_points:+.1f} pts, p={per_round[r].p_value:.2g}" if r in per_round else "-"
+                for r in comparison.rounds
+            ]
+        )
+    if comparison.decisions:
+        rows.append(["gate"] + [comparison.decisions.get(r, "-") for r in comparison.rounds])
     for metric in PREMISE_FIGURES:  # majority@n vs greedy on the dev rows (round 0)
         if comparison.premise.get(metric):
             rows.append([metric] + cells(comparison.premise[metric]))

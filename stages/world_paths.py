@@ -81,7 +81,11 @@ def by_rows(items: Sequence[Item], side: int, keep: Callable[[Item], bool]) -> l
 
 
 def choose(rng: random.Random, paths: dict[str, Path], answer: object) -> Rationale:
-    """One path at random; its text ends with the boxed answer it states last."""
+    """One path, uniformly at random; its text ends with the boxed answer it states last.
+
+    Uniform on purpose: weighting the paths was measured to make greedy decoding commit to the
+    favoured path and learn it best, which removed the vote's edge (benchmarks/REPORT.md).
+    """
     name = rng.choice(sorted(paths))
     return Rationale(name, f"{paths[name]()}. \\boxed{{{answer}}}")
 

@@ -77,6 +77,34 @@ def test_two_rounds_complete_with_a_retry(campaign):
 
 
 @pytest.mark.slow
+def test_world_v1_is_stopped_before_self_reward_can_collapse(prefect_server, tmp_path, monkeypatch):
+    """The control world: one templated step per answer, so the vote is never better than greedy.
+
+    With the premise required (the default), round 0 measures majority@n <= greedy on the dev rows
+    and the campaign stops before any self-reward round, instead of training into the collapse
+    that the gate and the collapse detector used to catch only afterwards.
+    """
+    from flows.campaign import campaign_flow
+    from mmupt.errors import PremiseFailedError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = load_config(
+        CampaignConfig,
+        CONFIG,
+        {
+            "embedded.world.version": 1,
+            "embedded.world.n_dev": 24,
+            "premise.rows": 24,
+            "premise.min_gain": 0.0,
+            "premise.require_premise": True,
+        },
+    )
+    with pytest.raises(PremiseFailedError, match="self-reward has nothing to distil"):
+        campaign_flow(config, tmp_path)
+    assert not (tmp_path / "round-1").exists()
+
+
+@pytest.mark.slow
 def test_a_failed_premise_stops_the_campaign_before_training(prefect_server, tmp_path, monkeypatch):
     """require_premise: round 0 completes (baseline + premise), then the campaign stops with one line."""
     import mlflow
