@@ -26,6 +26,7 @@ from mmupt import tracking
 from mmupt.errors import NothingSurvivedError, PremiseFailedError
 from mmupt.store import MODEL_DIR, read_manifest
 from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
+from schemas.train import TrainConfig
 from stages.compare import compare_campaign, plot_comparison, plot_training_curves
 from stages.gate import collapse_reason, gate, read_train_metrics, round_signals, suite_scores
 from stages.premise import premise_figures, premise_record, premise_verdict, stop_message

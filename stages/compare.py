@@ -69,7 +69,9 @@ class Comparison:
     signals: dict[int, dict[str, float]]  # round -> vote_share / skipped_share / reward_mean / label_accuracy
     survival: dict[int, float]  # round -> share of synthetic candidates kept
     premise: dict[str, dict[int, float]] = field(default_factory=dict)  # premise/<figure> -> round -> value
-    paired: dict[str, dict[int, PairedResult]] = field(default_factory=dict)  # benchmark -> round -> vs round 0
+    paired: dict[str, dict[int, PairedResult]] = field(
+        default_factory=dict
+    )  # benchmark -> round -> vs round 0
     decisions: dict[int, str] = field(default_factory=dict)  # round -> baseline / promoted / rejected
 
 
@@ -164,7 +166,9 @@ def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]
         rows.append(
             [f"{name} vs round 0 (paired)"]
             + [
-                f"{per_round[r].gain_points:+.1f} pts, p={per_round[r].p_value:.2g}" if r in per_round else "-"
+                f"{per_round[r].gain_points:+.1f} pts, p={per_round[r].p_value:.2g}"
+                if r in per_round
+                else "-"
                 for r in comparison.rounds
             ]
         )
