@@ -26,7 +26,6 @@ from mmupt import tracking
 from mmupt.errors import NothingSurvivedError, PremiseFailedError
 from mmupt.store import MODEL_DIR, read_manifest
 from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
-from schemas.train import TrainConfig
 from stages.compare import compare_campaign, plot_comparison, plot_training_curves
 from stages.gate import collapse_reason, gate, read_train_metrics, round_signals, suite_scores
 from stages.premise import premise_figures, premise_record, premise_verdict, stop_message
@@ -95,14 +94,6 @@ def evaluate_suite(
             parent_run_id=run_id,
         )
     return out
-
-
-def round_train_config(config: CampaignConfig, round_index: int) -> TrainConfig:
-    """Round k trains with seed ``trainer.seed + k`` (as its mix does): each round draws its own order
-    of the prompts, so a round that stops before an epoch ends does not see the previous round's
-    prompts again in the same order (the demo's 400 prompts, 240 per round)."""
-    trainer = config.train.trainer.model_copy(update={"seed": config.train.trainer.seed + round_index})
-    return config.train.model_copy(update={"trainer": trainer})
 
 
 class Timer:
@@ -179,7 +170,7 @@ def round_flow(
             round_dir / "train",
             mixed,
             model_dir,
-            round_train_config(config, round_index),
+            config.train,
             parent_run_id=run_id,
         )
         new_model = trained / MODEL_DIR

@@ -18,7 +18,8 @@ def test_sft_improves_heldout_accuracy(tmp_path):
     world = tmp_path / "world"
     # compare (A/B) and max give a tiny model something it can learn within a few dozen steps
     generate_world(
-        WorldConfig(seed=3, n_sft=400, n_heldout=40, n_unlabeled=0, tasks=["compare", "count"]), world
+        WorldConfig(seed=3, version=1, n_sft=400, n_heldout=40, n_unlabeled=0, tasks=["compare", "count"]),
+        world,
     )
     base = bootstrap_tiny_model(
         world,

@@ -289,7 +289,14 @@ def test_self_reward_never_reads_the_hidden_labels(uninterrupted, warm_model, tm
 def test_frozen_teacher_labels_once_and_never_reads_the_hidden_labels(
     ray_cluster, warm_model, samples, tmp_path
 ):
-    frozen = {"reward.teacher": "frozen", "reward.teacher_n": 6}
+    # one worker, two steps: what is tested is the label table and its independence from the oracle
+    frozen = {
+        "reward.teacher": "frozen",
+        "reward.teacher_n": 6,
+        "data.max_steps": 2,
+        "trainer.num_workers": 1,
+        "update.prompts_per_update": 2,
+    }
     right = run_train([samples], warm_model, tmp_path / "right", _config(**frozen))
     wrong_samples = _samples_artifact(tmp_path / "wrong", N_PROMPTS, oracle="7")
     wrong = run_train([wrong_samples], warm_model, tmp_path / "wrong-run", _config(**frozen))
