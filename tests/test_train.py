@@ -529,6 +529,29 @@ def test_frozen_teacher_rewards_agreement_with_its_fixed_label():
         validate_config(TrainConfig, {"reward": {"kind": "oracle", "teacher": "frozen"}})
 
 
+def test_teacher_labels_cover_the_job_and_round_trip(samples, tmp_path):
+    from mmupt.errors import MmuptError
+    from stages.train.teacher import job_prompts, read_labels, vote_labels, write_labels
+
+    pool = load_prompts([samples])
+    sampler = PromptSampler.for_pool(pool, 4, None, 0)
+    prompts = job_prompts(pool, sampler, 3)  # 3 steps of 4 from 8 prompts: both epochs' first batch
+    expected = [pool.get(ref).id for step in (1, 2, 3) for ref in sampler.batch(step)]
+    assert [p.id for p in prompts] == list(dict.fromkeys(expected))
+    config = _config(**{"reward.teacher": "frozen"})
+    texts = [["\\boxed{3}", "\\boxed{3}", "\\boxed{4}"], ["\\boxed{3}", "\\boxed{4}"]] + [["x"]] * (
+        len(prompts) - 2
+    )
+    labels = vote_labels(prompts, texts, config)
+    first, tied = labels[prompts[0].id], labels[prompts[1].id]
+    assert first.label == "3" and first.skip_reason is None
+    assert tied.label is None and tied.skip_reason == "teacher_tie"
+    write_labels(labels, tmp_path)
+    assert read_labels(tmp_path) == labels
+    with pytest.raises(MmuptError, match="start a new --out"):
+        read_labels(tmp_path / "elsewhere")
+
+
 def test_rewards_vote_and_oracle():
     vote = score_group(["\\boxed{3}", "so \\boxed{3}", "\\boxed{4}", "no answer"], "3", RewardConfig())
     assert vote.pseudo_label == "3" and vote.rewards == [1.0, 1.0, 0.0, 0.0] and vote.label_correct is True

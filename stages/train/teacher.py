@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmupt.answers import extract_answer
+from mmupt.answers import answers_equivalent, extract_answer
 from mmupt.errors import MmuptError
 from schemas.engine import SamplingParams
 from schemas.train import TrainConfig
 from stages.train.data import Prompt, PromptPool, PromptSampler, shard
 from stages.train.rewards import TeacherLabel
+from stages.train.rollout import Rollouts
 from stages.vote import vote_group
 
 TEACHER_FILE = "teacher_labels.parquet"
@@ -78,9 +79,13 @@ def vote_labels(
 
 
 def sample_labels(
-    generate: object, prompts: Sequence[Prompt], config: TrainConfig, rank: int, world_size: int
+    generate: Callable[[Sequence[Prompt], SamplingParams], Rollouts],
+    prompts: Sequence[Prompt],
+    config: TrainConfig,
+    rank: int,
+    world_size: int,
 ) -> dict[str, TeacherLabel]:
-    """This rank's share of the labels: ``generate(prompts, SamplingParams) -> Rollouts``."""
+    """This rank's share of the labels, sampled with ``generate`` (the rank's rollout engine)."""
     mine = shard(list(prompts), rank, world_size)
     if not mine:
         return {}
@@ -92,7 +97,7 @@ def sample_labels(
         max_new_tokens=r.max_response_length,
         seed=teacher_seed(config.trainer.seed, rank),
     )
-    rollouts = generate(mine, sampling)  # type: ignore[operator]
+    rollouts = generate(mine, sampling)
     texts = [[c.text for c in group] for group in rollouts.completions]
     return vote_labels(rollouts.prompts, texts, config)
 
@@ -128,8 +133,6 @@ def read_labels(out_dir: Path) -> dict[str, TeacherLabel]:
 
 def teacher_stats(labels: dict[str, TeacherLabel], prompts: Sequence[Prompt]) -> dict[str, float]:
     """Labelled share and (diagnostic, from hidden labels if present) label accuracy."""
-    from mmupt.answers import answers_equivalent
-
     n = max(1, len(labels))
     labelled = {pid: t for pid, t in labels.items() if t.label is not None}
     oracle = {p.id: p.oracle_answer for p in prompts if p.oracle_answer is not None}
