@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 import mmupt
-from mmupt.errors import ArtifactError
+from mmupt.errors import ArtifactError, InputDataError
 from schemas.artifacts import schema_for
 
 MANIFEST = "manifest.json"
@@ -302,6 +302,14 @@ def read_table(artifact_dir: str | Path, name: str, columns: list[str] | None = 
     """Read a whole table, checked against the catalog schema."""
     table = pq.read_table(table_path(artifact_dir, name), columns=columns)
     return table if columns else conform(table, name)
+
+
+def read_user_parquet(path: str | Path) -> pa.Table:
+    """A user's Parquet file (not an artifact), or one line saying it cannot be read."""
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise InputDataError(f"{path}: not a readable Parquet file ({err})") from None
 
 
 def iter_batches(artifact_dir: str | Path, name: str, batch_size: int = 256) -> Iterator[pa.RecordBatch]:

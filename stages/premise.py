@@ -31,7 +31,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from mmupt.answers import answers_equivalent, extract_answer
 from mmupt.engine.base import Engine, GenerationRequest
@@ -43,6 +42,7 @@ from mmupt.store import (
     file_sha256,
     read_manifest,
     read_table,
+    read_user_parquet,
     write_artifact,
 )
 from schemas.artifacts import schema_for
@@ -155,10 +155,7 @@ def _read_source(path: Path, split: str) -> tuple[pa.Table, str, str]:
         raise InputDataError(
             f"{path}: labelled dev set not found (pass an artifact directory or a Parquet file)"
         )
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as err:
-        raise InputDataError(f"{path}: not a readable Parquet file ({err})") from None
+    table = read_user_parquet(path)
     if "oracle_answer" not in table.column_names and {"split", "answer"} <= set(table.column_names):
         return _world_split(table, split, path), "answer", str(path)  # a bare world.parquet
     return table, "oracle_answer", str(path)

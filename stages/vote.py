@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mmupt.answers import (
     answers_equivalent,
@@ -34,7 +33,7 @@ from mmupt.answers import (
     symbolic_timeouts,
 )
 from mmupt.errors import InputDataError
-from mmupt.store import Manifest, file_sha256, write_artifact
+from mmupt.store import Manifest, file_sha256, read_user_parquet, write_artifact
 from schemas.artifacts import LABELS, REWARDS
 from schemas.vote import VoteConfig
 
@@ -278,10 +277,7 @@ def read_rollouts(path: Path) -> pa.Table:
         raise InputDataError(f"{path}: rollouts file not found")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowException, OSError) as err:
-            raise InputDataError(f"{path}: not a readable Parquet file ({err})") from None
+        table = read_user_parquet(path)
     elif suffix in JSONL_SUFFIXES:
         table = _read_jsonl(path)
     else:

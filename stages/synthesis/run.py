@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -45,6 +44,7 @@ from mmupt.store import (
     file_sha256,
     read_manifest,
     read_table,
+    read_user_parquet,
 )
 from schemas.artifacts import REJECTS, SAMPLES, SYNTHETIC
 from schemas.synthesize import STRATEGIES, SynthesizeConfig
@@ -82,10 +82,7 @@ def read_samples(path: Path) -> pa.Table:
         raise InputDataError(
             f"{path}: samples not found (pass a samples artifact directory or a Parquet file)"
         )
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as err:
-        raise InputDataError(f"{path}: not a readable Parquet file ({err})") from None
+    table = read_user_parquet(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
         raise InputDataError(

@@ -18,10 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from mmupt.errors import InputDataError
-from mmupt.store import MANIFEST, artifact_hash, file_sha256, read_manifest, read_table
+from mmupt.store import MANIFEST, artifact_hash, file_sha256, read_manifest, read_table, read_user_parquet
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +120,7 @@ def _read_source(path: Path) -> list[tuple[pa.Table, bool]]:
         return out
     if not path.is_file():
         raise InputDataError(f"{path}: samples not found (pass an artifact directory or a Parquet file)")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as err:
-        raise InputDataError(f"{path}: not a readable Parquet file ({err})") from None
+    table = read_user_parquet(path)
     return [(table, "parent_id" in table.column_names)]
 
 
