@@ -46,7 +46,23 @@ class VoteConfig(StrictModel):
     max_symbolic_pairs: int = Field(
         128,
         ge=0,
-        description="Per prompt, at most this many symbolic (math-verify) comparisons when merging classes; 0: none.",
+        description=(
+            "Per prompt, at most this many math-verify comparisons when merging classes; "
+            "0: exact rules only (no numeric values, no math-verify)."
+        ),
+    )
+    max_symbolic_seconds: float = Field(
+        0.5,
+        gt=0.0,
+        description="Per prompt, the time budget of its math-verify comparisons (one request); pairs left are not equivalent.",
+    )
+    max_batch_symbolic_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        description=(
+            "Per vote over a table (or training step), the math-verify time of all its prompts together; "
+            "once spent, the remaining prompts merge by exact and numeric rules only (rows marked)."
+        ),
     )
 
     @model_validator(mode="after")

@@ -6,7 +6,8 @@ whether it agrees (MM-UPT). Unlike counting raw ``\\boxed{}`` strings:
 
 - answers vote by equivalence class (``0.5``, ``\\frac{1}{2}``, ``1/2`` are one vote): grouped by
   ``mmupt.answers.equivalence_key``, then the few remaining distinct keys of a group are merged
-  with ``answers_equivalent`` (symbolic checks budgeted by ``max_symbolic_pairs``);
+  by exact and numeric rules, and only what those leave open goes to math-verify, in one request
+  per prompt with a time budget (``max_symbolic_seconds``) and a pair cap (``max_symbolic_pairs``);
 - unparsable responses do not vote (but count in the share's denominator, see ``VoteConfig``)
   and get ``unparsable_reward``;
 - ties and weak majorities get no pseudo-label; the prompt is skipped and every reward is 0.
@@ -25,11 +26,13 @@ from typing import Any
 import pyarrow as pa
 
 from mmupt.answers import (
-    answers_equivalent,
+    SymbolicBudget,
     canonical_answer,
+    decide_pairs,
     equivalence_key,
     extract_answer,
-    needs_symbolic_check,
+    fast_verdict,
+    symbolic_pair,
     symbolic_timeouts,
 )
 from mmupt.errors import InputDataError
@@ -67,16 +70,22 @@ class GroupVote:
     """Every voting response is valid and in one class (so every reward is equal)."""
     n_voters: int = 0
     """Responses that voted: the share's denominator."""
+    symbolic_complete: bool = True
+    """False when some pair of answers could not be compared (unsafe to parse, out of time, over
+    the pair cap) and was counted as different: the row is marked in the labels table."""
 
 
-def vote_group(answers: Sequence[str | None], config: VoteConfig) -> GroupVote:
+def vote_group(
+    answers: Sequence[str | None], config: VoteConfig, batch: SymbolicBudget | None = None
+) -> GroupVote:
     """Vote on one prompt's extracted answers (raw or canonical, in response order; None = unparsable).
 
     Skip rules, checked in this order: no valid vote -> ``no_valid_answer``; one voter ->
     ``single_response``; the two largest classes have equal votes -> ``tie``; winner share below
     ``min_vote_ratio`` -> ``low_agreement``; all voters agree and ``skip_unanimous`` ->
     ``unanimous``. A skipped prompt has no pseudo-label and every reward is 0 (also for
-    unparsable responses): it carries no training signal.
+    unparsable responses): it carries no training signal. ``batch`` caps the math-verify time of
+    all the prompts voted with it (``VoteConfig.max_batch_symbolic_seconds``).
 
     >>> cfg = VoteConfig()
     >>> v = vote_group(["0.5", r"\\frac{1}{2}", "1/3", None], cfg)
@@ -90,7 +99,6 @@ def vote_group(answers: Sequence[str | None], config: VoteConfig) -> GroupVote:
     canonical = [_canonical_or_none(answer) for answer in answers]
     n_voters = min(len(canonical), config.n_votes or len(canonical))
     n_rewarded = min(len(canonical), config.n_train or len(canonical))
-    budget = [config.max_symbolic_pairs]
 
     # 1. one vote per equivalence key, in order of first appearance
     key_votes: Counter[str] = Counter()
@@ -102,11 +110,16 @@ def vote_group(answers: Sequence[str | None], config: VoteConfig) -> GroupVote:
             key_repr.setdefault(key, answer)
     # 2. merge keys that are equivalent after all (largest first, so the budget goes where it matters)
     order = {key: i for i, key in enumerate(key_repr)}
+    ranked_keys = sorted(key_votes, key=lambda k: (-key_votes[k], order[k]))
+    rewarded_only = [
+        a for a in canonical[n_voters:n_rewarded] if a is not None and equivalence_key(a) not in key_repr
+    ]
+    equivalent = _Equivalence([key_repr[key] for key in ranked_keys] + rewarded_only, config, batch)
     class_of_key: dict[str, int] = {}
     reps: list[str] = []
     votes: list[int] = []
-    for key in sorted(key_votes, key=lambda k: (-key_votes[k], order[k])):
-        target = _find_class(key_repr[key], reps, budget)
+    for key in ranked_keys:
+        target = equivalent.first_class(key_repr[key], reps)
         if target is None:
             reps.append(key_repr[key])
             votes.append(0)
@@ -145,7 +158,7 @@ def vote_group(answers: Sequence[str | None], config: VoteConfig) -> GroupVote:
                 rewards.append(config.unparsable_reward)
                 continue
             key = equivalence_key(answer)
-            cls = class_of_key[key] if key in class_of_key else _find_class(answer, reps, budget)
+            cls = class_of_key[key] if key in class_of_key else equivalent.first_class(answer, reps)
             if config.reward == "binary":
                 rewards.append(1.0 if cls == winner else 0.0)
             else:
@@ -160,6 +173,7 @@ def vote_group(answers: Sequence[str | None], config: VoteConfig) -> GroupVote:
         answers=canonical,
         unanimous=unanimous,
         n_voters=n_voters,
+        symbolic_complete=equivalent.complete,
     )
 
 
@@ -170,19 +184,45 @@ def _canonical_or_none(answer: str | None) -> str | None:
     return canonical or None
 
 
-def _find_class(answer: str, reps: list[str], budget: list[int]) -> int | None:
-    """Index of the first class whose representative is equivalent to ``answer``.
+class _Equivalence:
+    """Which of a prompt's distinct answers are equivalent: fast rules, then one symbolic request.
 
-    Keys already differ, so only symbolic checks can merge; each one spends ``budget[0]``.
+    Every pair the fast rules leave open is sent to math-verify at once (up to
+    ``max_symbolic_pairs``, most-voted answers first, within ``max_symbolic_seconds``); merging
+    then only looks verdicts up. An answer is never compared with itself twice.
     """
-    for index, rep in enumerate(reps):
-        if budget[0] <= 0:
-            return None
-        if needs_symbolic_check(answer, rep):
-            budget[0] -= 1
-            if answers_equivalent(answer, rep):
+
+    def __init__(self, answers: list[str], config: VoteConfig, batch: SymbolicBudget | None) -> None:
+        self.exact_only = config.max_symbolic_pairs == 0
+        open_pairs: list[tuple[str, str]] = []
+        capped = False
+        for later, answer in enumerate(answers):
+            for earlier in answers[:later]:
+                if self.exact_only:
+                    break
+                if fast_verdict(answer, earlier) is None:
+                    if len(open_pairs) >= config.max_symbolic_pairs:
+                        capped = True
+                        break
+                    open_pairs.append(symbolic_pair(answer, earlier))
+        self.verdicts, decided = decide_pairs(open_pairs, config.max_symbolic_seconds, batch)
+        self.complete = decided and not capped
+        """False when some pair was left undecided (refused, out of time or over the cap): not equal."""
+
+    def same(self, a: str, b: str) -> bool:
+        if self.exact_only:
+            return equivalence_key(a) == equivalence_key(b)
+        verdict = fast_verdict(a, b)
+        if verdict is not None:
+            return verdict
+        return self.verdicts.get(symbolic_pair(a, b), False)
+
+    def first_class(self, answer: str, reps: list[str]) -> int | None:
+        """Index of the first class whose representative is equivalent to ``answer``, else None."""
+        for index, rep in enumerate(reps):
+            if self.same(answer, rep):
                 return index
-    return None
+        return None
 
 
 # ============================================================================ tables
@@ -205,15 +245,17 @@ def _vote_table(
     label_rows: dict[str, list[Any]] = {name: [] for name in LABELS.names}
     reward_rows: dict[str, list[Any]] = {name: [] for name in REWARDS.names}
     outcomes = []
+    batch = SymbolicBudget(config.max_batch_symbolic_seconds)
     for prompt_id in sorted(groups):
         members = groups[prompt_id]
-        result = vote_group([extract_answer(response) for _, response in members], config)
+        result = vote_group([extract_answer(response) for _, response in members], config, batch)
         outcomes.append(result)
         label_rows["prompt_id"].append(prompt_id)
         label_rows["pseudo_label"].append(result.pseudo_label)
         label_rows["vote_share"].append(result.vote_share)
         label_rows["n_valid"].append(result.n_valid)
         label_rows["skip_reason"].append(result.skip_reason)
+        label_rows["symbolic_complete"].append(result.symbolic_complete)
         for (index, _), answer, reward in zip(members, result.answers, result.rewards, strict=False):
             reward_rows["prompt_id"].append(prompt_id)
             reward_rows["response_index"].append(index)
@@ -349,6 +391,7 @@ def vote_stats(outcomes: Sequence[GroupVote]) -> dict[str, Any]:
         "unanimous_share": sum(r.unanimous for r in outcomes) / n if n else 0.0,
         "valid_share": sum(r.n_valid for r in outcomes) / voters if voters else 0.0,
         "mean_reward": sum(rewards) / len(rewards) if rewards else 0.0,
+        "n_symbolic_incomplete": sum(not r.symbolic_complete for r in outcomes),
     }
 
 

@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from mmupt.errors import ConfigError, InputDataError, MmuptError
+from mmupt.latexnum import latex_value
 from mmupt.store import read_manifest, read_table
 from schemas.base import validate_config
 from schemas.evaluate import EvalConfig, ScoringConfig
-from stages.evaluation.latexnum import latex_value
 from stages.evaluation.loaders.common import clean_gold
 from stages.evaluation.parallel import score_all
 from stages.evaluation.registry import benchmark_names, get_benchmark

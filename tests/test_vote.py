@@ -12,6 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+import mmupt.answers as answers
 import stages.vote as vote_module
 from flows.app import app
 from flows.commands.vote import vote_command
@@ -292,3 +293,15 @@ def test_cli_config_file(tmp_path):
     result = runner.invoke(cli(), args)
     assert isinstance(result.exception, ConfigError)
     assert "min_vote_ration" in str(result.exception)
+
+
+def test_open_pairs_of_a_prompt_go_to_math_verify_in_one_request():
+    answers.clear_caches()
+    before = answers.symbolic_counters()
+    responses = ["x+1", "1+x", "2x-x+1", "x+2", r"\frac{1}{2}", "0.5", None]
+    result = vote_group(responses, VoteConfig(min_vote_ratio=0.4))
+    after = answers.symbolic_counters()
+    assert result.pseudo_label == "x+1" and result.classes == {"x+1": 3, "0.5": 2, "x+2": 1}
+    assert after["requests"] == before["requests"] + 1
+    # 5 distinct keys ("0.5" and "\frac{1}{2}" share one): every pair but none twice
+    assert after["pairs"] - before["pairs"] == 10

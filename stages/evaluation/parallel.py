@@ -7,13 +7,9 @@ responses with ``item_timeout_s`` each, and a single response that still overrun
 ``note="timeout"``. A symbolic comparison that ``answers_equivalent`` itself abandoned on its own
 time limit is also reported as ``timeout`` when it leaves the verdict wrong.
 
-Why plain ``subprocess`` workers and not ``multiprocessing``: a ``fork``ed child would share the
-parent's torch threads and the pipes of ``mmupt.answers``' symbolic-check worker, and a
-``spawn``ed one re-imports the caller's ``__main__`` (a script without a main guard would start
-workers recursively). Here a worker is ``python -c`` importing only this module; it talks over
-its own stdin/stdout with length-prefixed pickles (trusted: our own child process). Scorer
-functions travel by reference, so they must be module-level. Workers are started lazily and
-kept for the life of the process, so their start-up cost is paid once.
+Workers are ``mmupt.worker.ChildProcess`` children (why not ``multiprocessing``: see there).
+Scorer functions travel by reference, so they must be module-level. Workers are started lazily
+and kept for the life of the process, so their start-up cost is paid once.
 """
 
 from __future__ import annotations
@@ -21,20 +17,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import os
-import pickle
 import select
-import struct
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, BinaryIO
 
 from mmupt.answers import symbolic_timeouts
+from mmupt.worker import ChildProcess, serve
 from schemas.evaluate import ScoringConfig
 from stages.evaluation.types import EvalItem, Verdict
 
@@ -48,8 +38,6 @@ START_TIMEOUT_S = 120.0
 
 ScoreFn = Callable[[EvalItem, str], Verdict]
 Job = tuple[EvalItem, str]
-_HEADER = struct.Struct(">Q")
-_BOOT = "import sys; sys.path.insert(0, {root!r}); from stages.evaluation.parallel import worker_main; worker_main()"
 
 
 # ---------------------------------------------------------------------------- scoring one response
@@ -65,112 +53,24 @@ def score_one(fn: ScoreFn, item: EvalItem, response: str) -> Verdict:
     return verdict
 
 
-# ---------------------------------------------------------------------------- framing
-def _write_frame(stream: BinaryIO, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
-
-
-def _read_frame(stream: BinaryIO) -> Any:
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        raise EOFError
-    (size,) = _HEADER.unpack(header)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)  # noqa: S301 - frames come from our own parent process
-
-
+# ---------------------------------------------------------------------------- workers
 def worker_main() -> None:  # pragma: no cover - runs in the worker process
-    """Worker loop: first frame is the parent's sys.path, then (fn, jobs) -> verdicts, until EOF."""
-    protocol = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the protocol
-    source = sys.stdin.buffer
-    try:
-        paths = _read_frame(source)
-        sys.path[:0] = [p for p in paths if p not in sys.path]
-        _write_frame(protocol, "ready")
-        while True:
-            fn, jobs = _read_frame(source)
-            _write_frame(protocol, [score_one(fn, item, response) for item, response in jobs])
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        return
+    """Worker entry: each request is ``(fn, jobs)``, each reply the list of their verdicts."""
+    serve(lambda request: [score_one(request[0], item, response) for item, response in request[1]])
 
 
-# ---------------------------------------------------------------------------- parent side
-class _Worker:
-    """One scoring process and the partial frame read from it so far."""
-
-    def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT.format(root=root)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-        )
-        self.buffer = b""
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.stdin = self.process.stdin
-        self.fd = self.process.stdout.fileno()
-        _write_frame(self.stdin, list(sys.path))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            frame = self.poll(max(0.0, deadline - time.monotonic()))
-            if frame == "ready":
-                return
-            if time.monotonic() >= deadline:
-                self.kill()
-                raise RuntimeError(f"a scoring worker did not start within {START_TIMEOUT_S:.0f}s")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def send(self, obj: Any) -> None:
-        _write_frame(self.stdin, obj)
-
-    def poll(self, timeout: float) -> Any:
-        """A complete frame if one arrives within ``timeout`` seconds, else ``None``; EOFError if the worker died."""
-        while True:
-            frame = self._parse()
-            if frame is not None:
-                return frame
-            if not select.select([self.fd], [], [], timeout)[0]:
-                return None
-            chunk = os.read(self.fd, 1 << 20)
-            if not chunk:
-                raise EOFError("scoring worker exited")
-            self.buffer += chunk
-            timeout = 0.0
-
-    def _parse(self) -> Any:
-        if len(self.buffer) < _HEADER.size:
-            return None
-        (size,) = _HEADER.unpack_from(self.buffer)
-        if len(self.buffer) < _HEADER.size + size:
-            return None
-        data = self.buffer[_HEADER.size : _HEADER.size + size]
-        self.buffer = self.buffer[_HEADER.size + size :]
-        return pickle.loads(data)  # noqa: S301 - frames come from our own child process
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                stream.close()
+def _new_worker() -> ChildProcess:
+    return ChildProcess.started_and_ready(__name__, "worker_main", START_TIMEOUT_S)
 
 
 _LOCK = threading.Lock()
-_WORKERS: list[_Worker] = []
+_WORKERS: list[ChildProcess] = []
 
 
-def _workers(count: int) -> list[_Worker]:
+def _workers(count: int) -> list[ChildProcess]:
     _WORKERS[:] = [w for w in _WORKERS if w.alive()]
     while len(_WORKERS) < count:
-        _WORKERS.append(_Worker())
+        _WORKERS.append(_new_worker())
     return _WORKERS[:count]
 
 
@@ -185,7 +85,7 @@ def shutdown_workers() -> None:
 atexit.register(shutdown_workers)
 
 
-def _replace(worker: _Worker) -> None:
+def _replace(worker: ChildProcess) -> None:
     worker.kill()
     if worker in _WORKERS:
         _WORKERS.remove(worker)
@@ -214,7 +114,7 @@ def score_all(
         list(range(s, min(s + size, len(jobs)))) for s in range(0, len(jobs), size)
     )
     with _LOCK:
-        busy: dict[int, tuple[_Worker, list[int], float]] = {}
+        busy: dict[int, tuple[ChildProcess, list[int], float]] = {}
         while queue or busy:
             for worker in _workers(config.workers):
                 if id(worker) in busy or not queue:

@@ -243,6 +243,7 @@ def _ensure_ray(config: TrainConfig) -> None:
         else:
             kwargs["num_cpus"] = max(2, trainer.num_workers * trainer.cpus_per_worker)
         ray.init(**kwargs)
+    _warm_train_coordinator()
     resources = ray.cluster_resources()
     need_cpu = trainer.num_workers * trainer.cpus_per_worker
     if resources.get("CPU", 0) < need_cpu:
@@ -255,6 +256,26 @@ def _ensure_ray(config: TrainConfig) -> None:
             f"trainer.use_gpu is true with {trainer.num_workers} workers but the Ray cluster has "
             f"{resources.get('GPU', 0):g} GPUs: set use_gpu: false (and a CPU DeepSpeed config) or add GPUs"
         )
+
+
+def _warm_train_coordinator() -> None:
+    """Start Ray Train's autoscaling-coordinator actor before the trainer asks for it.
+
+    Why: Ray Train v2's controller sends its resource request to this (detached) actor with a
+    5 s timeout; on a cold, busy node the actor is not up in time, so every job first waited 5-10 s
+    and printed a GetTimeoutError traceback. Started here once per cluster, it answers at once.
+    It is an internal Ray API, so any failure only means the old (slower) path.
+    """
+    import ray
+
+    try:
+        from ray.data._internal.cluster_autoscaler.default_autoscaling_coordinator import (
+            get_or_create_autoscaling_coordinator,
+        )
+
+        ray.get(get_or_create_autoscaling_coordinator().__ray_ready__.remote(), timeout=120)
+    except Exception as err:  # noqa: BLE001 - an optimisation only
+        log.debug("Ray Train coordinator not pre-started (%s)", err)
 
 
 def _launch(

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mmupt.answers import answers_equivalent, extract_answer
+from mmupt.answers import SymbolicBudget, answers_equivalent, extract_answer
 from schemas.train import RewardConfig
 from stages.vote import GroupVote, vote_group
 
@@ -52,10 +52,17 @@ class TeacherLabel:
 
 
 def score_group(
-    responses: Sequence[str], oracle: str | None, config: RewardConfig, teacher: TeacherLabel | None = None
+    responses: Sequence[str],
+    oracle: str | None,
+    config: RewardConfig,
+    teacher: TeacherLabel | None = None,
+    symbolic_budget: SymbolicBudget | None = None,
 ) -> GroupReward:
-    """Reward every response of one prompt. Pure; ``oracle`` only feeds ``label_correct`` in vote mode."""
-    vote = vote_group([extract_answer(text) for text in responses], config.vote)
+    """Reward every response of one prompt. Pure; ``oracle`` only feeds ``label_correct`` in vote mode.
+
+    ``symbolic_budget`` is shared by the prompts of one step (see ``stages.vote.vote_group``).
+    """
+    vote = vote_group([extract_answer(text) for text in responses], config.vote, symbolic_budget)
     if config.kind == "majority_vote" and config.teacher == "frozen":
         if teacher is None:
             raise ValueError("reward.teacher frozen: score_group needs the prompt's TeacherLabel")

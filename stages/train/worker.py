@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from mmupt.answers import SymbolicBudget
 from mmupt.engine.base import Completion
 from mmupt.errors import MmuptError
 from mmupt.modeling.loader import load_model_and_processor
@@ -260,12 +261,14 @@ class Trainer:
                 sampling = sampling_params(config, rollout_seed(config.trainer.seed, step, self.rank))
                 rollouts = self.rollout.generate(prompts, sampling)
             with timer("vote"):
+                symbolic_budget = SymbolicBudget(config.reward.vote.max_batch_symbolic_seconds)
                 groups = [
                     score_group(
                         [c.text for c in completions],
                         prompt.oracle_answer,
                         config.reward,
                         self.teacher.get(prompt.id) if self.teacher is not None else None,
+                        symbolic_budget,
                     )
                     for prompt, completions in zip(rollouts.prompts, rollouts.completions, strict=True)
                 ]

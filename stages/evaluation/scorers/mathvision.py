@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stages.evaluation.latexnum import latex_value
+from mmupt.latexnum import latex_value
 from stages.evaluation.scorers.common import EMPTY, NO_ANSWER, accuracy_rows, is_empty, tail
 from stages.evaluation.types import EvalItem, MetricRow, Verdict
 

@@ -51,8 +51,10 @@ class _NoValue(Exception):
     pass
 
 
-def latex_value(text: str) -> float | None:
+def latex_value(text: str, *, functions: bool = True) -> float | None:
     r"""The numeric value of ``text``, or None when it is not a closed numeric expression.
+
+    ``functions=False`` refuses ``\sin`` & co. (whose argument may be meant in degrees).
 
     >>> latex_value(r"\frac{1}{2}"), latex_value("2^{3}"), latex_value(r"2\sqrt{4}"), latex_value("x+1")
     (0.5, 8.0, 4.0, None)
@@ -66,7 +68,7 @@ def latex_value(text: str) -> float | None:
         tokens.append(match.group(0))
     if not tokens:
         return None
-    parser = _Parser(tokens)
+    parser = _Parser(tokens, functions)
     try:
         value = parser.expression(0)
         if parser.position != len(tokens):
@@ -81,9 +83,10 @@ def latex_value(text: str) -> float | None:
 class _Parser:
     """Recursive descent over the token list; every method raises ``_NoValue`` on anything unknown."""
 
-    def __init__(self, tokens: list[str]) -> None:
+    def __init__(self, tokens: list[str], functions: bool) -> None:
         self.tokens = tokens
         self.position = 0
+        self.functions = _FUNCTIONS if functions else {}
 
     def _peek(self) -> str | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -121,11 +124,10 @@ class _Parser:
             else:
                 return value
 
-    @staticmethod
-    def _starts_primary(token: str) -> bool:
+    def _starts_primary(self, token: str) -> bool:
         if token in ("(", "{") or token[0].isdigit() or token[0] == ".":
             return True
-        return token.startswith("\\") and token[1:] in ({"frac", "sqrt", "pi"} | set(_FUNCTIONS))
+        return token.startswith("\\") and (token[1:] in ("frac", "sqrt", "pi") or token[1:] in self.functions)
 
     def unary(self, depth: int) -> float:
         token = self._peek()
@@ -191,6 +193,6 @@ class _Parser:
             return radicand ** (1.0 / index)
         if token == "\\pi":
             return math.pi
-        if token.startswith("\\") and token[1:] in _FUNCTIONS:
-            return _FUNCTIONS[token[1:]](self.power(depth + 1))
+        if token.startswith("\\") and token[1:] in self.functions:
+            return self.functions[token[1:]](self.power(depth + 1))
         raise _NoValue
