@@ -77,8 +77,6 @@ LABELS = pa.schema(
         pa.field("vote_share", pa.float64(), nullable=False),
         pa.field("n_valid", pa.int32(), nullable=False),
         pa.field("skip_reason", pa.string()),  # null when a pseudo-label was assigned
-        # false: some answers could not be compared (unsafe, out of time) and were counted as different
-        pa.field("symbolic_complete", pa.bool_(), nullable=False),
     ]
 )
 

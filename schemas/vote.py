@@ -12,17 +12,26 @@ from schemas.base import StrictModel
 class VoteConfig(StrictModel):
     """How a prompt's sampled responses vote on a pseudo-label and how they are rewarded.
 
-    The vote share of a class is its votes divided by ALL voting responses (the first
-    ``n_votes``), unparsable ones included: one boxed answer among eight truncated generations is
-    not a majority. Skipped prompts (tie, low agreement, ...) get no pseudo-label and reward 0
-    for every response.
+    The vote share of a class is its votes divided by the responses with an extractable answer
+    (``share_of: valid``, as TTRL and SRT do) or by all voting responses (``share_of: all``, the
+    conservative rule: one boxed answer among eight truncated generations is not a majority).
+    Skipped prompts (tie, low agreement, ...) get no pseudo-label and reward 0 for every response.
     """
 
     min_vote_ratio: float = Field(
         0.5,
         ge=0.0,
         le=1.0,
-        description="Skip the prompt when the winner's votes / all voting responses is below this.",
+        description="Skip the prompt when the winner's share (see share_of) is below this.",
+    )
+    share_of: Literal["valid", "all"] = Field(
+        "valid",
+        description="The share's denominator: responses with an extractable answer (valid) or all voters (all).",
+    )
+    min_valid: int = Field(
+        1,
+        ge=1,
+        description="Skip the prompt when fewer voting responses than this have an extractable answer.",
     )
     unparsable_reward: float = Field(
         0.0, description="Reward of a response with no extractable answer (in a labelled prompt)."

@@ -73,7 +73,7 @@ SHARE_BINS: tuple[float, ...] = (0.0, 0.5, 0.625, 0.75, 0.875, 1.0)
 """Vote-share bin edges (the last bin includes 1.0): 8 votes fall into 4/8, 5/8, 6/8, 7/8, 8/8."""
 GENERATION_CHUNK = 32
 """Rows per ``engine.generate`` call (progress granularity; fixed, so sampling stays reproducible)."""
-VOTE = VoteConfig(min_vote_ratio=0.0)
+VOTE = VoteConfig(min_vote_ratio=0.0, share_of="all")  # a winner share over all n samples
 """Training's vote with no agreement threshold: only a tie (or no valid answer) leaves a row unlabelled."""
 LABEL_COLUMNS = ("id", "problem", "images", "answer", "task")
 

@@ -8,8 +8,8 @@ whether it agrees (MM-UPT). Unlike counting raw ``\\boxed{}`` strings:
   ``mmupt.answers.equivalence_key``, then the few remaining distinct keys of a group are merged
   by exact and numeric rules, and only what those leave open goes to math-verify, in one request
   per prompt with a time budget (``max_symbolic_seconds``) and a pair cap (``max_symbolic_pairs``);
-- unparsable responses do not vote (but count in the share's denominator, see ``VoteConfig``)
-  and get ``unparsable_reward``;
+- unparsable responses do not vote (they count in the share's denominator only with
+  ``share_of: all``, see ``VoteConfig``) and get ``unparsable_reward``;
 - ties and weak majorities get no pseudo-label; the prompt is skipped and every reward is 0.
 """
 
@@ -36,13 +36,14 @@ from mmupt.answers import (
     symbolic_timeouts,
 )
 from mmupt.errors import InputDataError
-from mmupt.store import Manifest, file_sha256, read_user_parquet, write_artifact
+from mmupt.store import Manifest, check_output_dir, file_sha256, read_user_parquet, write_artifact
+from mmupt.textio import json_loads, read_text
 from schemas.artifacts import LABELS, REWARDS
 from schemas.vote import VoteConfig
 
 logger = logging.getLogger(__name__)
 
-SKIP_REASONS = ("no_valid_answer", "single_response", "tie", "low_agreement", "unanimous")
+SKIP_REASONS = ("no_valid_answer", "few_valid", "single_response", "tie", "low_agreement", "unanimous")
 """Why a prompt got no pseudo-label, in the order they are checked (the first that applies wins)."""
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -53,8 +54,9 @@ class GroupVote:
     """The outcome of one prompt's vote.
 
     ``rewards`` covers the first ``n_train`` responses (all when None); ``answers`` covers every
-    response. ``vote_share`` is the winner's votes / all voting responses (also set for skipped
-    prompts: the largest class's share, 0 when nothing was valid).
+    response. ``vote_share`` is the winner's votes / the share's denominator (``n_valid`` or
+    ``n_voters``, see ``VoteConfig.share_of``; also set for skipped prompts: the largest class's
+    share, 0 when nothing was valid).
     """
 
     pseudo_label: str | None
@@ -69,10 +71,10 @@ class GroupVote:
     unanimous: bool = False
     """Every voting response is valid and in one class (so every reward is equal)."""
     n_voters: int = 0
-    """Responses that voted: the share's denominator."""
+    """Responses that voted (the first ``n_votes``), valid or not."""
     symbolic_complete: bool = True
     """False when some pair of answers could not be compared (unsafe to parse, out of time, over
-    the pair cap) and was counted as different: the row is marked in the labels table."""
+    the pair cap) and was counted as different: counted and listed in the vote's manifest stats."""
 
 
 def vote_group(
@@ -80,8 +82,8 @@ def vote_group(
 ) -> GroupVote:
     """Vote on one prompt's extracted answers (raw or canonical, in response order; None = unparsable).
 
-    Skip rules, checked in this order: no valid vote -> ``no_valid_answer``; one voter ->
-    ``single_response``; the two largest classes have equal votes -> ``tie``; winner share below
+    Skip rules, checked in this order: no valid vote -> ``no_valid_answer``; fewer than
+    ``min_valid`` -> ``few_valid``; one voter -> ``single_response``; the two largest classes have equal votes -> ``tie``; winner share below
     ``min_vote_ratio`` -> ``low_agreement``; all voters agree and ``skip_unanimous`` ->
     ``unanimous``. A skipped prompt has no pseudo-label and every reward is 0 (also for
     unparsable responses): it carries no training signal. ``batch`` caps the math-verify time of
@@ -89,8 +91,10 @@ def vote_group(
 
     >>> cfg = VoteConfig()
     >>> v = vote_group(["0.5", r"\\frac{1}{2}", "1/3", None], cfg)
-    >>> v.pseudo_label, v.vote_share, v.n_valid, v.rewards
-    ('0.5', 0.5, 3, [1.0, 1.0, 0.0, 0.0])
+    >>> v.pseudo_label, round(v.vote_share, 3), v.n_valid, v.rewards
+    ('0.5', 0.667, 3, [1.0, 1.0, 0.0, 0.0])
+    >>> vote_group(["0.5", r"\\frac{1}{2}", "1/3", None], VoteConfig(share_of="all")).vote_share
+    0.5
     >>> vote_group(["1", "2"], cfg).skip_reason
     'tie'
     """
@@ -130,14 +134,17 @@ def vote_group(
     ranking = sorted(range(len(reps)), key=lambda c: (-votes[c], c))
     classes = {reps[c]: votes[c] for c in ranking}
     n_valid = sum(votes)
-    top = votes[ranking[0]] if ranking else 0
-    vote_share = top / n_voters
     unanimous = len(reps) == 1 and n_valid == n_voters
+    denominator = n_valid if config.share_of == "valid" else n_voters
+    top = votes[ranking[0]] if ranking else 0
+    vote_share = top / denominator if denominator else 0.0
 
     skip_reason = None
     if n_valid == 0:
         skip_reason = "no_valid_answer"
-    elif n_voters == 1:
+    elif n_valid < config.min_valid:
+        skip_reason = "few_valid"
+    elif denominator == 1:
         skip_reason = "single_response"
     elif len(ranking) > 1 and votes[ranking[1]] == top:
         skip_reason = "tie"
@@ -162,7 +169,7 @@ def vote_group(
             if config.reward == "binary":
                 rewards.append(1.0 if cls == winner else 0.0)
             else:
-                rewards.append(votes[cls] / n_voters if cls is not None else 0.0)
+                rewards.append(votes[cls] / denominator if cls is not None else 0.0)
     return GroupVote(
         pseudo_label=pseudo_label,
         vote_share=vote_share,
@@ -255,7 +262,6 @@ def _vote_table(
         label_rows["vote_share"].append(result.vote_share)
         label_rows["n_valid"].append(result.n_valid)
         label_rows["skip_reason"].append(result.skip_reason)
-        label_rows["symbolic_complete"].append(result.symbolic_complete)
         for (index, _), answer, reward in zip(members, result.answers, result.rewards, strict=False):
             reward_rows["prompt_id"].append(prompt_id)
             reward_rows["response_index"].append(index)
@@ -337,24 +343,23 @@ def read_rollouts(path: Path) -> pa.Table:
 
 def _read_jsonl(path: Path) -> pa.Table:
     rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputDataError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
+    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json_loads(line, f"{path}:{line_no}")
+        except json.JSONDecodeError as err:
+            raise InputDataError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise InputDataError(
+                f"{path}:{line_no}: each line must be a JSON object, got {type(row).__name__}"
+            )
+        for name in ("prompt_id", "response"):
+            if name not in row:
                 raise InputDataError(
-                    f"{path}:{line_no}: each line must be a JSON object, got {type(row).__name__}"
+                    f"{path}:{line_no}: missing column {name!r}; each rollout row needs prompt_id and response"
                 )
-            for name in ("prompt_id", "response"):
-                if name not in row:
-                    raise InputDataError(
-                        f"{path}:{line_no}: missing column {name!r}; each rollout row needs prompt_id and response"
-                    )
-            rows.append(row)
+        rows.append(row)
     if not rows:
         return pa.table({"prompt_id": pa.array([], pa.string()), "response": pa.array([], pa.string())})
     columns: dict[str, list[Any]] = {
@@ -395,14 +400,23 @@ def vote_stats(outcomes: Sequence[GroupVote]) -> dict[str, Any]:
     }
 
 
+INCOMPLETE_LISTED = 20
+"""How many prompt ids with undecided comparisons the manifest lists (all are counted)."""
+
+
 def run_vote(rollouts_path: Path, out_dir: Path, config: VoteConfig) -> Manifest:
     """Vote a rollouts file and write an artifact with tables ``labels`` and ``rewards``."""
     rollouts_path = Path(rollouts_path)
+    check_output_dir(out_dir, "vote", inputs=(rollouts_path,))
     table = read_rollouts(rollouts_path)
     timeouts_before = symbolic_timeouts()
     labels, rewards, outcomes = _vote_table(table, config, source=str(rollouts_path))
     stats = vote_stats(outcomes)
     stats["symbolic_timeouts"] = symbolic_timeouts() - timeouts_before
+    prompt_ids = labels.column("prompt_id").to_pylist()
+    stats["symbolic_incomplete_prompts"] = [
+        pid for pid, result in zip(prompt_ids, outcomes, strict=True) if not result.symbolic_complete
+    ][:INCOMPLETE_LISTED]
     logger.info(
         "vote: %d prompts, %d labelled, skipped %s, mean vote share %.3f",
         stats["n_prompts"],

@@ -22,7 +22,7 @@ from schemas.artifacts import LABELS, REWARDS
 from schemas.vote import VoteConfig
 from stages.vote import run_vote, vote_group, vote_rollouts
 
-CFG = VoteConfig()
+CFG = VoteConfig(share_of="all")  # the conservative share most of these tests pin
 
 
 def test_doctests_pass():
@@ -47,7 +47,7 @@ def test_choice_letters_merge():
 
 
 def test_unparsable_do_not_vote_but_count_in_the_share():
-    cfg = VoteConfig(unparsable_reward=-0.5)
+    cfg = VoteConfig(unparsable_reward=-0.5, share_of="all")
     result = vote_group([None, None, "5", "5"], cfg)
     assert result.n_valid == 2
     assert result.vote_share == 0.5  # 2 of all 4 responses, not 2 of 2 valid
@@ -58,7 +58,7 @@ def test_unparsable_do_not_vote_but_count_in_the_share():
 
 
 def test_one_valid_among_many_is_not_a_majority():
-    result = vote_group([None, None, None, "5"], VoteConfig(unparsable_reward=-1.0))
+    result = vote_group([None, None, None, "5"], VoteConfig(unparsable_reward=-1.0, share_of="all"))
     assert result.skip_reason == "low_agreement"
     assert result.pseudo_label is None
     assert result.vote_share == 0.25
@@ -92,7 +92,7 @@ def test_min_vote_ratio_threshold_is_inclusive():
 
 
 def test_soft_reward_is_the_class_share():
-    result = vote_group(["1", "1", "1", "2", None], VoteConfig(reward="soft"))
+    result = vote_group(["1", "1", "1", "2", None], VoteConfig(reward="soft", share_of="all"))
     assert result.rewards == pytest.approx([0.6, 0.6, 0.6, 0.2, 0.0])
 
 
@@ -259,7 +259,9 @@ def test_cli_jsonl_and_parquet(tmp_path):
     runner = CliRunner()
     jsonl = tmp_path / "rollouts.jsonl"
     write_jsonl(jsonl, rollouts_table())
-    result = runner.invoke(cli(), ["vote", "--rollouts", str(jsonl), "--out", str(tmp_path / "a")])
+    result = runner.invoke(
+        cli(), ["vote", "--rollouts", str(jsonl), "--out", str(tmp_path / "a"), "--share-of", "all"]
+    )
     assert result.exit_code == 0, result.output
     assert "prompts" in result.output and "tie 1" in result.output
     assert (tmp_path / "a" / "labels.parquet").is_file() and (tmp_path / "a" / "rewards.parquet").is_file()
@@ -267,7 +269,18 @@ def test_cli_jsonl_and_parquet(tmp_path):
     parquet = tmp_path / "rollouts.parquet"
     pq.write_table(rollouts_table(), parquet)
     result = runner.invoke(
-        cli(), ["vote", "--rollouts", str(parquet), "--out", str(tmp_path / "b"), "--min-vote-ratio", "0.6"]
+        cli(),
+        [
+            "vote",
+            "--rollouts",
+            str(parquet),
+            "--out",
+            str(tmp_path / "b"),
+            "--min-vote-ratio",
+            "0.6",
+            "--share-of",
+            "all",
+        ],
     )
     assert result.exit_code == 0, result.output
     labels = {row["prompt_id"]: row for row in read_table(tmp_path / "b", "labels").to_pylist()}
@@ -305,3 +318,16 @@ def test_open_pairs_of_a_prompt_go_to_math_verify_in_one_request():
     assert after["requests"] == before["requests"] + 1
     # 5 distinct keys ("0.5" and "\frac{1}{2}" share one): every pair but none twice
     assert after["pairs"] - before["pairs"] == 10
+
+
+def test_share_of_valid_ignores_unparsable_responses_as_the_peers_do():
+    answers = ["2", "2", None, None, None]  # two agreeing boxed answers among three truncated ones
+    assert vote_group(answers, VoteConfig(share_of="all")).skip_reason == "low_agreement"  # 2/5
+    valid = vote_group(answers, VoteConfig())  # the default, as in TTRL and SRT
+    assert (
+        valid.pseudo_label == "2" and valid.vote_share == 1.0 and valid.rewards == [1.0, 1.0, 0.0, 0.0, 0.0]
+    )
+    assert vote_group(answers, VoteConfig(min_valid=3)).skip_reason == "few_valid"
+    assert vote_group(["2", "3", None], VoteConfig()).skip_reason == "tie"
+    with pytest.raises(ValueError):
+        VoteConfig(share_of="some")

@@ -28,6 +28,10 @@ def vote_command(
         float | None,
         typer.Option(help="Override min_vote_ratio: skip prompts whose winner share is below it."),
     ] = None,
+    share_of: Annotated[
+        str | None,
+        typer.Option(help="Override share_of: the share's denominator, 'valid' answers or 'all' responses."),
+    ] = None,
 ) -> None:
     """Vote each prompt's responses into a pseudo-label and per-response rewards.
 
@@ -36,6 +40,8 @@ def vote_command(
     overrides: dict[str, Any] = {}
     if min_vote_ratio is not None:
         overrides["min_vote_ratio"] = min_vote_ratio
+    if share_of is not None:
+        overrides["share_of"] = share_of
     cfg = load_config(VoteConfig, config, overrides)
     manifest = run_vote(rollouts, out, cfg)
     stats = manifest.stats

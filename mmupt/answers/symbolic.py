@@ -203,10 +203,13 @@ class SymbolicChecker:
         """
         if not pairs:
             return []
-        deadline = time.monotonic() + budget_s
         with self._lock:
+            deadline = time.monotonic() + budget_s
+            cold = not self._was_ready
             self.counters["requests"] += 1
             child = self._ready_child(budget_s)
+            if cold:  # a process's first start is not charged to the answers' budget
+                deadline = time.monotonic() + budget_s
             verdicts: list[bool | None] = [None] * len(pairs)
             left = deadline - time.monotonic()
             if child is not None and left > 0:

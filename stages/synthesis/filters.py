@@ -247,7 +247,8 @@ def answerability(answers: Sequence[str | None], min_vote_ratio: float) -> Answe
     answers count in the denominator, ties refused), so "answerable" here means exactly "training
     would assign a pseudo-label".
     """
-    result = vote_group(list(answers), VoteConfig(min_vote_ratio=min_vote_ratio))
+    # share_of all: a question the model answers once in four samples is not answerable
+    result = vote_group(list(answers), VoteConfig(min_vote_ratio=min_vote_ratio, share_of="all"))
     detail = (
         f"vote share {result.vote_share:.2f} (min {min_vote_ratio}), {result.n_valid}/{len(answers)} "
         f"parsable answers"

@@ -206,7 +206,9 @@ def _context_answers(
         seed=seed,
     )
     requests = [GenerationRequest(f"{r['id']}:answer", r["problem"], list(r["images"])) for r in ask]
-    vote = VoteConfig(min_vote_ratio=config.answer_min_vote_ratio)
+    vote = VoteConfig(
+        min_vote_ratio=config.answer_min_vote_ratio, share_of="all"
+    )  # as the answerability filter
     for row, completions in zip(ask, engine.generate(requests, sampling), strict=True):
         result = vote_group([extract_answer(c.text) for c in completions], vote)
         label = result.pseudo_label
