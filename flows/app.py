@@ -1,6 +1,10 @@
 """The typer application object that every ``flows/commands`` module registers on."""
 
+from typing import Annotated
+
 import typer
+
+import mmupt
 
 app = typer.Typer(
     name="mmupt",
@@ -11,6 +15,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mmupt {mmupt.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main_callback() -> None:
-    """Unsupervised post-training (MM-UPT) of multimodal LLMs. Every stage runs alone or in a round."""
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Unsupervised post-training (MM-UPT) of multimodal LLMs. Every stage runs alone or in a round.
+
+    Example: mmupt demo --out runs/demo
+    """

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 import mmupt
-from mmupt.errors import ArtifactError, InputDataError
+from mmupt.errors import ArtifactError, ConfigError, InputDataError
 from schemas.artifacts import schema_for
 
 MANIFEST = "manifest.json"
@@ -148,8 +148,57 @@ class Manifest:
         return json.dumps(self.__dict__, indent=2, sort_keys=True, default=str)
 
 
+def check_output_dir(
+    out_dir: str | Path, kind: str, inputs: tuple[str | Path, ...] = (), scratch: tuple[str, ...] = ()
+) -> None:
+    """Refuse an output directory whose contents publishing would destroy.
+
+    Publishing replaces ``out_dir`` whole, so it may only be: absent, empty, or an earlier
+    artifact of the same stage (its manifest says ``kind``). A file, a folder of anything else,
+    or a folder that holds (or is inside) one of ``inputs`` is refused with one line, before any
+    work is done: mmupt never deletes a user's files. ``scratch`` names entries the stage itself
+    keeps there while it runs (synthesis' resumable ``.shards``).
+    """
+    out = Path(out_dir)
+    resolved = out.resolve()
+    for source in inputs:
+        src = Path(source).resolve()
+        if resolved == src or src.is_relative_to(resolved) or resolved.is_relative_to(src):
+            raise ConfigError(
+                f"--out {out}: overlaps the input {source}; writing there would replace the input: "
+                "choose an output directory outside it"
+            )
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a directory; choose a new or empty directory")
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        try:
+            found = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
+        except (OSError, ValueError, AttributeError):
+            found = None
+        if found == kind:
+            return
+        raise ConfigError(
+            f"--out {out}: holds a {found or 'unreadable'} artifact, not a {kind} one; "
+            "choose a new or empty directory (mmupt replaces only an earlier artifact of the same stage)"
+        )
+    entries = sorted(path.name for path in out.iterdir() if path.name not in scratch)
+    if entries:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise ConfigError(
+            f"--out {out}: is not empty ({shown}) and is not an mmupt {kind} artifact; "
+            "mmupt never deletes files it did not write: choose a new or empty directory"
+        )
+
+
 class ArtifactWriter:
-    """Context manager that streams tables into a temporary directory and publishes atomically."""
+    """Context manager that streams tables into a temporary directory and publishes atomically.
+
+    ``owned``: the stage itself has already vetted ``out_dir`` (a training run publishing over its
+    own checkpoints); otherwise ``check_output_dir`` guards it.
+    """
 
     def __init__(
         self,
@@ -159,8 +208,11 @@ class ArtifactWriter:
         config: BaseModel | dict[str, Any] | None = None,
         inputs: dict[str, str] | None = None,
         required: tuple[str, ...] = (),
+        owned: bool = False,
     ) -> None:
         self.out_dir = Path(out_dir)
+        if not owned:
+            check_output_dir(self.out_dir, kind)
         self.kind = kind
         self.config = config
         self.inputs = dict(inputs or {})

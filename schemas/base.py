@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mmupt.errors import ConfigError
+from mmupt.textio import read_text
 
 T = TypeVar("T", bound="StrictModel")
 
@@ -77,11 +78,13 @@ def load_config(cls: type[T], path: str | Path | None, overrides: dict[str, Any]
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = yaml.safe_load(read_text(path, ConfigError))
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
             raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: YAML nested too deeply to read") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

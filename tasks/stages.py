@@ -122,15 +122,23 @@ def mix_task(
 def train_task(
     samples_dir: Path, model_dir: Path, config: TrainConfig, out_dir: Path, parent_run_id: str | None = None
 ) -> str:
-    """GRPO with majority-vote self-reward; per-step metrics go to the stage's MLflow run."""
-    from mmupt import tracking
-    from stages.train.job import run_train
+    """GRPO with majority-vote self-reward; per-step metrics go to the stage's MLflow run.
 
+    A re-run after a crash continues an interrupted job from its last checkpoint, and reuses a job
+    that finished with these inputs even when the orchestrator's cache record was lost.
+    """
+    from mmupt import tracking
+    from stages.train.job import finished_run, interrupted_run, run_train
+
+    finished = finished_run([samples_dir], model_dir, out_dir, config)
+    if finished is not None:
+        return str(out_dir)
     with stage_run("train", parent_run_id, config) as active:
         on_metrics = (lambda step, metrics: tracking.log_metrics(metrics, step=step)) if active else None
         if active:
             tracking.log_dataset(samples_dir, "training-prompts", context="training")
-        result = run_train([samples_dir], model_dir, out_dir, config, on_metrics=on_metrics)
+        resume = interrupted_run(out_dir)
+        result = run_train([samples_dir], model_dir, out_dir, config, on_metrics=on_metrics, resume=resume)
         if result.manifest is not None:
             log_manifest(result.manifest, "train")
     return str(out_dir)

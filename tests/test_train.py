@@ -29,6 +29,7 @@ from stages.train import TrainJobError, run_train
 from stages.train.checkpoint import saved_steps
 from stages.train.config import resolve_deepspeed
 from stages.train.data import PromptSampler, load_prompts, shard
+from stages.train.job import finished_run, interrupted_run
 from stages.train.rewards import TeacherLabel, score_group
 
 QUESTION = "How many circles are there?"
@@ -247,6 +248,8 @@ def test_killed_job_resumes_to_identical_weights(uninterrupted, warm_model, samp
         run_train([samples], warm_model, out, _config(**{"trainer.fail_at_step": 3}))
     assert not (out / "manifest.json").exists()  # an unfinished job is no artifact
     assert saved_steps(out / "checkpoints") == [2]
+    # what a re-run campaign's train task sees: a crash to resume, not a finished run to reuse
+    assert interrupted_run(out) and finished_run([samples], warm_model, out, _config()) is None
 
     with pytest.raises(ConfigError, match="--resume"):
         run_train([samples], warm_model, out, _config())  # refuses to overwrite a run
@@ -263,6 +266,9 @@ def test_killed_job_resumes_to_identical_weights(uninterrupted, warm_model, samp
     ra, rb = read_table(reference.out_dir, "rollouts"), read_table(out, "rollouts")
     assert ra.equals(rb)  # same data order and the same sampled responses at every step
     assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert not interrupted_run(out)
+    assert finished_run([samples], warm_model, out, _config()) is not None  # reused, never re-trained
+    assert finished_run([samples], warm_model, out, _config(**{"trainer.seed": 1})) is None
 
 
 def _same_training(a: Path, b: Path) -> None:

@@ -66,7 +66,11 @@ def evaluate_command(
     data: Path = typer.Option(
         ..., "--data", help="Benchmark data: a file, a repository folder or a Hub Parquet folder."
     ),
-    out: Path = typer.Option(..., "--out", help="Artifact directory to write (replaced if it exists)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Artifact directory to write: new, empty, or an earlier artifact of this stage (replaced).",
+    ),
     config: Path | None = typer.Option(None, "--config", help="YAML file with EvalConfig fields."),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate only the first N items."),
     split: str | None = typer.Option(None, "--split", help="Benchmark split (default: the benchmark's own)."),
@@ -85,7 +89,11 @@ def score_command(
         ..., "--data", help="Benchmark data: a file, a repository folder or a Hub Parquet folder."
     ),
     responses: Path = typer.Option(..., "--responses", help="JSONL/JSON/Parquet with 'id' and 'response'."),
-    out: Path = typer.Option(..., "--out", help="Artifact directory to write (replaced if it exists)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Artifact directory to write: new, empty, or an earlier artifact of this stage (replaced).",
+    ),
     config: Path | None = typer.Option(None, "--config", help="YAML file with EvalConfig fields."),
     limit: int | None = typer.Option(None, "--limit", help="Consider only the first N items of the data."),
     split: str | None = typer.Option(None, "--split", help="Benchmark split (default: the benchmark's own)."),

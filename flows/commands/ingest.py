@@ -43,7 +43,14 @@ def summary_tables(manifest: Manifest) -> list[Table]:
 @app.command("ingest")
 def ingest(
     sources: Annotated[list[Path], typer.Argument(help="Dataset files or folders (layouts are detected).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Artifact folder to write (replaced atomically).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Artifact folder to write: new, empty, or an earlier ingest artifact (replaced atomically).",
+        ),
+    ],
     layout: Annotated[
         str | None, typer.Option("--layout", help=f"Force a layout for every source: {', '.join(LAYOUTS)}.")
     ] = None,

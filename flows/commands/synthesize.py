@@ -48,7 +48,14 @@ def synthesize(
     model: Annotated[
         Path, typer.Option("--model", help="Model checkpoint folder that writes the questions.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Artifact folder to write (replaced atomically).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Artifact folder to write: new, empty, or an earlier synthesize artifact (replaced atomically).",
+        ),
+    ],
     strategy: Annotated[
         str | None,
         typer.Option("--strategy", help="in-context | direct | both (overrides the config)."),

@@ -21,7 +21,9 @@ from stages.world import SPLITS, generate_world
 
 @app.command("world")
 def world_command(
-    out: Path = typer.Option(..., "--out", help="Artifact directory to write (replaced if it exists)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Artifact directory to write: new, empty, or an earlier world artifact (replaced)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="YAML file with WorldConfig fields."),
     seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from mmupt.errors import InputDataError
+from mmupt.textio import json_loads, read_text
 
 
 @dataclass
@@ -51,11 +52,11 @@ def read_responses(path: str | Path) -> ResponseSet:
         for index, row in enumerate(table.select(["id", "response"]).to_pylist()):
             _add(out, row, f"row {index}")
         return out
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
-            rows = json.loads(text)
+            rows = json_loads(text, str(path))
         except json.JSONDecodeError as err:
             raise InputDataError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
         for index, row in enumerate(rows):
@@ -65,7 +66,7 @@ def read_responses(path: str | Path) -> ResponseSet:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json_loads(line, f"{path}: line {number}")
         except json.JSONDecodeError as err:
             raise InputDataError(
                 f"{path}: line {number}: not valid JSON ({err.msg}); expected JSON Lines"

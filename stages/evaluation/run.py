@@ -21,7 +21,7 @@ from typing import Any
 
 from mmupt.engine.base import Engine
 from mmupt.errors import ConfigError, InputDataError
-from mmupt.store import MANIFEST, ArtifactWriter, Manifest, artifact_hash, file_sha256
+from mmupt.store import MANIFEST, ArtifactWriter, Manifest, artifact_hash, check_output_dir, file_sha256
 from schemas.evaluate import EvalConfig
 from stages.evaluation.loaders.common import Loaded
 from stages.evaluation.parallel import score_all
@@ -180,6 +180,7 @@ def run_score(
     (note ``empty_response``).
     """
     config = config or EvalConfig()
+    check_output_dir(out_dir, KIND, inputs=(data_path, responses_path))
     bench = get_benchmark(benchmark)
     loaded = load_benchmark(bench, Path(data_path), config, load_images=False)
     answers = read_responses(responses_path)

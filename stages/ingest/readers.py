@@ -156,7 +156,7 @@ def _is_jsonl(path: Path) -> bool:
         first = handle.readline().decode("utf-8-sig", "surrogateescape").strip()
     try:
         value = json.loads(first)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
     return isinstance(value, dict) and not all(isinstance(v, dict) for v in value.values())
 
@@ -176,6 +176,9 @@ def _jsonl_items(path: Path, display: str) -> Iterator[Item]:
                 value = json.loads(line.decode("utf-8", "surrogateescape"))
             except json.JSONDecodeError as err:
                 yield position, None, RowReject("row_parse", f"{position}: not JSON ({err.msg})")
+                continue
+            except RecursionError:  # a row nested thousands deep: rejected like any unreadable row
+                yield position, None, RowReject("row_parse", f"{position}: JSON nested too deeply to read")
                 continue
             yield position, None, value
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from mmupt.store import ArtifactWriter, Manifest, artifact_hash, file_sha256
+from mmupt.store import ArtifactWriter, Manifest, artifact_hash, check_output_dir, file_sha256
 from schemas.artifacts import schema_for
 from schemas.ingest import IngestConfig
 from stages.ingest.detect import plan_sources
@@ -171,6 +171,7 @@ def run_ingest(
     """
     started = time.perf_counter()
     planned = plan_sources(list(sources), config, layout)
+    check_output_dir(out_dir, "ingest", inputs=tuple(sources))
     inputs = {str(source.path): _fingerprint(source) for source in planned}
     counts = [count_rows(source) for source in planned]
     total = None if None in counts else sum(c for c in counts if c is not None)

@@ -40,6 +40,7 @@ from mmupt.store import (
     ArtifactWriter,
     Manifest,
     artifact_hash,
+    check_output_dir,
     conform,
     file_sha256,
     read_manifest,
@@ -213,6 +214,7 @@ def run_synthesize(samples_dir: Path, model_dir: Path, out_dir: Path, config: Sy
     """
     started = time.perf_counter()
     samples_dir, model_dir, out_dir = Path(samples_dir), Path(model_dir), Path(out_dir)
+    check_output_dir(out_dir, "synthesize", inputs=(samples_dir, model_dir), scratch=(SHARDS_DIR,))
     samples = read_samples(samples_dir)
     if config.max_samples is not None:
         samples = samples.slice(0, config.max_samples)
@@ -244,7 +246,7 @@ def run_synthesize(samples_dir: Path, model_dir: Path, out_dir: Path, config: Sy
         "model": model_key,
     }
     with ArtifactWriter(
-        out_dir, "synthesize", config=config, inputs=inputs, required=("synthetic", "rejects")
+        out_dir, "synthesize", config=config, inputs=inputs, required=("synthetic", "rejects"), owned=True
     ) as writer:
         writer.write("synthetic", synthetic)
         writer.write("rejects", rejects)

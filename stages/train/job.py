@@ -29,7 +29,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mmupt.errors import ConfigError, MmuptError
 from mmupt.modeling.loader import check_model_dir
-from mmupt.store import MANIFEST, ArtifactWriter, Manifest, artifact_hash, file_sha256
+from mmupt.store import (
+    MANIFEST,
+    ArtifactWriter,
+    Manifest,
+    artifact_hash,
+    check_output_dir,
+    config_hash,
+    file_sha256,
+    read_manifest,
+)
 from schemas.artifacts import ROLLOUTS
 from schemas.train import TrainConfig
 from stages.train import checkpoint
@@ -151,6 +160,8 @@ def _prepare_out_dir(
     """(steps already done, counters); cleans records of steps after the resumed checkpoint."""
     ckpt_dir = out / checkpoint.CHECKPOINTS
     latest = checkpoint.latest_step(ckpt_dir)
+    if not resume and latest is None and not (out / MANIFEST).exists():
+        check_output_dir(out, "train")  # a fresh run publishes over the whole directory
     if not resume and (latest is not None or (out / MANIFEST).exists()):
         raise ConfigError(
             f"{out}: holds a training run already (checkpoints or a manifest): pass --resume to continue it, "
@@ -396,6 +407,37 @@ def _explain_failure(err: BaseException, out: Path, metrics: list[dict[str, floa
 
 
 # ---------------------------------------------------------------------------- artifact
+def _train_inputs(samples: list[Path], model_dir: Path) -> dict[str, str]:
+    inputs = {f"samples:{p}": (artifact_hash(p) if p.is_dir() else file_sha256(p)) for p in samples}
+    inputs["model"] = _model_identity(model_dir)
+    return inputs
+
+
+def finished_run(
+    samples_paths: list[Path], model_dir: Path, out_dir: Path, config: TrainConfig
+) -> Manifest | None:
+    """The manifest of a finished job at ``out_dir`` with these very inputs and config, else None.
+
+    Lets an orchestrator that lost its own cache record (killed right after the manifest was
+    written) reuse the run instead of failing on "holds a training run already".
+    """
+    out = Path(out_dir)
+    if not (out / MANIFEST).is_file():
+        return None
+    try:
+        manifest = read_manifest(out)
+    except MmuptError:
+        return None
+    samples = [Path(p).resolve() for p in samples_paths]
+    if manifest.kind != "train" or manifest.config_hash != config_hash(config):
+        return None
+    return manifest if manifest.inputs == _train_inputs(samples, Path(model_dir).resolve()) else None
+
+
+def interrupted_run(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds checkpoints of a job that never published (a crash to resume)."""
+    out = Path(out_dir)
+    return checkpoint.latest_step(out / checkpoint.CHECKPOINTS) is not None and not (out / MANIFEST).is_file()
 
 
 def _publish(
@@ -411,10 +453,11 @@ def _publish(
     """Publish the job directory as one artifact: the consolidated rollouts table plus, carried over
     by hard links (no copy, and a crash here leaves the job directory untouched), the model,
     checkpoints, metrics.jsonl and anything else already in it (e.g. the CLI's mlflow.db)."""
-    inputs = {f"samples:{p}": (artifact_hash(p) if p.is_dir() else file_sha256(p)) for p in samples}
-    inputs["model"] = _model_identity(model_dir)
+    inputs = _train_inputs(samples, model_dir)
     final = metrics[-1] if metrics else {}
-    with ArtifactWriter(out, "train", config=config, inputs=inputs, required=("rollouts",)) as writer:
+    with ArtifactWriter(
+        out, "train", config=config, inputs=inputs, required=("rollouts",), owned=True
+    ) as writer:
         for part in sorted((out / STEPS_DIR).glob("rollouts-*.parquet")):
             writer.write("rollouts", pq.read_table(part, schema=ROLLOUTS))
         for entry in sorted(out.iterdir()):

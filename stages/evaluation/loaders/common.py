@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from mmupt.errors import ConfigError, InputDataError
+from mmupt.textio import json_loads, read_text
 from stages.evaluation.types import EvalItem, LoadOptions, Rejected
 
 MAX_IMAGE_BYTES = 64 << 20
@@ -102,10 +103,10 @@ def find_data_files(data_path: Path, split: str, benchmark: str) -> DataFiles:
 # ---------------------------------------------------------------------------- rows
 def read_json_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(row label, record) of a JSON list, a JSON object of records (keyed by id) or JSON Lines."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     if path.suffix != ".jsonl":
         try:
-            data = json.loads(text)
+            data = json_loads(text, str(path))
         except json.JSONDecodeError as err:
             if err.msg != "Extra data":  # "Extra data": several documents, i.e. JSON Lines
                 raise InputDataError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
@@ -116,7 +117,7 @@ def read_json_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json_loads(line, f"{path}: line {number}")
         except json.JSONDecodeError as err:
             raise InputDataError(f"{path}: line {number}: not valid JSON ({err.msg})") from None
         if isinstance(row, dict):

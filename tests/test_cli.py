@@ -1,0 +1,135 @@
+"""The command line as a user meets it: usage errors and refused outputs are one line, exit 2.
+
+Runs ``flows.cli.main`` in-process (the console entry point) with a patched ``sys.argv``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from flows.cli import main
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["mmupt", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    captured = capsys.readouterr()
+    return int(exited.value.code or 0), captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["trian"], "No such command 'trian'"),
+        (["campaign", "--config", "configs/demo.yaml"], "Missing option '--out'"),
+        (["campaign", "--config", "configs/demo.yaml", "--out", "x", "--rounds", "abc"], "'--rounds'"),
+        (["vote", "--rollouts", "r.jsonl", "--out", "o", "--min-vote-ratio", "abc"], "'--min-vote-ratio'"),
+        (["world", "--no-such-flag"], "No such option"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(monkeypatch, capsys, args, says):
+    code, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2
+    assert says in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_version(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["mmupt", "--version"])
+    main()  # returns: exit status 0
+    assert capsys.readouterr().out.startswith("mmupt ")
+
+
+def _rollouts(path):
+    rows = [{"prompt_id": "p", "response_index": i, "response": r"\boxed{2}"} for i in range(3)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_vote_never_replaces_a_folder_of_user_files(monkeypatch, capsys, tmp_path):
+    rollouts = _rollouts(tmp_path / "rollouts.jsonl")
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("precious", encoding="utf-8")
+    code, err = run_cli(monkeypatch, capsys, "vote", "--rollouts", str(rollouts), "--out", str(users))
+    assert code == 2 and "not empty (notes.txt)" in err and len(err.strip().splitlines()) == 1
+    assert (users / "notes.txt").read_text(encoding="utf-8") == "precious"
+    # an output that contains the input is refused too
+    code, err = run_cli(monkeypatch, capsys, "vote", "--rollouts", str(rollouts), "--out", str(tmp_path))
+    assert code == 2 and "overlaps the input" in err and rollouts.is_file()
+
+
+def test_vote_replaces_its_own_earlier_artifact(monkeypatch, capsys, tmp_path):
+    rollouts = _rollouts(tmp_path / "rollouts.jsonl")
+    out = tmp_path / "vote"
+    for _ in range(2):
+        monkeypatch.setattr(sys, "argv", ["mmupt", "vote", "--rollouts", str(rollouts), "--out", str(out)])
+        main()
+    assert (out / "manifest.json").is_file()
+    # ... but not an artifact of another stage
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"kind": "ingest"}), encoding="utf-8")
+    code, err = run_cli(monkeypatch, capsys, "vote", "--rollouts", str(rollouts), "--out", str(other))
+    assert code == 2 and "holds a ingest artifact" in err
+
+
+def test_ingest_into_its_own_dataset_is_refused(monkeypatch, capsys, tmp_path):
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "data.jsonl").write_text(
+        json.dumps({"question": "q", "image": "a.png"}) + "\n", encoding="utf-8"
+    )
+    code, err = run_cli(monkeypatch, capsys, "ingest", str(dataset), "--out", str(dataset))
+    assert code == 2 and "Traceback" not in err
+    assert (dataset / "data.jsonl").is_file()
+
+
+def test_score_never_moves_a_users_file(monkeypatch, capsys, tmp_path):
+    precious = tmp_path / "scores.txt"
+    precious.write_text("mine", encoding="utf-8")
+    responses = tmp_path / "responses.jsonl"
+    responses.write_text(json.dumps({"id": "1", "response": "4"}) + "\n", encoding="utf-8")
+    code, err = run_cli(
+        monkeypatch,
+        capsys,
+        *("score", "--benchmark", "world", "--data", str(tmp_path / "nowhere")),
+        *("--responses", str(responses), "--out", str(precious)),
+    )
+    assert code == 2 and "is a file" in err
+    assert precious.read_text(encoding="utf-8") == "mine"
+
+
+def test_undecodable_and_deeply_nested_inputs_are_one_line(monkeypatch, capsys, tmp_path):
+    rows = "".join(json.dumps({"prompt_id": "p", "response": r"\boxed{2}"}) + "\n" for _ in range(2))
+    utf16 = tmp_path / "utf16.jsonl"
+    utf16.write_bytes(rows.encode("utf-16"))
+    code, err = run_cli(monkeypatch, capsys, "vote", "--rollouts", str(utf16), "--out", str(tmp_path / "a"))
+    assert (
+        code == 2 and "not UTF-8 text (it looks like UTF-16): byte offset 0" in err and "Traceback" not in err
+    )
+
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    code, err = run_cli(monkeypatch, capsys, "vote", "--rollouts", str(deep), "--out", str(tmp_path / "b"))
+    assert code == 2 and "nested too deeply" in err and len(err.strip().splitlines()) == 1
+
+    config = tmp_path / "vote.yaml"
+    config.write_bytes("min_vote_ratio: 0.5\n".encode("utf-16"))
+    rollouts = _rollouts(tmp_path / "rollouts.jsonl")
+    code, err = run_cli(
+        monkeypatch,
+        capsys,
+        "vote",
+        "--rollouts",
+        str(rollouts),
+        "--out",
+        str(tmp_path / "c"),
+        "--config",
+        str(config),
+    )
+    assert code == 2 and "vote.yaml: not UTF-8 text" in err
