@@ -51,10 +51,17 @@ class _NoValue(Exception):
     pass
 
 
-def latex_value(text: str, *, functions: bool = True) -> float | None:
+TRAILING_JUNK = frozenset("}).],;:!?")
+"""Tokens that ``trailing_junk=True`` ignores after a complete expression."""
+
+
+def latex_value(text: str, *, functions: bool = True, trailing_junk: bool = False) -> float | None:
     r"""The numeric value of ``text``, or None when it is not a closed numeric expression.
 
     ``functions=False`` refuses ``\sin`` & co. (whose argument may be meant in degrees).
+    ``trailing_junk=True`` reads the valid leading expression and ignores closing brackets and
+    punctuation after it, as latex2sympy does (``\frac{7}{32}}.`` is 7/32); a trailing letter
+    still means "not a number".
 
     >>> latex_value(r"\frac{1}{2}"), latex_value("2^{3}"), latex_value(r"2\sqrt{4}"), latex_value("x+1")
     (0.5, 8.0, 4.0, None)
@@ -71,7 +78,8 @@ def latex_value(text: str, *, functions: bool = True) -> float | None:
     parser = _Parser(tokens, functions)
     try:
         value = parser.expression(0)
-        if parser.position != len(tokens):
+        rest = tokens[parser.position :]
+        if rest and not (trailing_junk and all(token in TRAILING_JUNK for token in rest)):
             return None
     except (_NoValue, ZeroDivisionError, OverflowError, ValueError, RecursionError):
         return None

@@ -234,7 +234,9 @@ def test_mathvision_official_rules(tmp_path):
             ("1", r"\boxed{(B)}", True),  # "(b)" -> "b"
             ("1", "so the correct answer is B.", True),  # ends with " B." -> letter B
             ("1", r"\boxed{C}", False),
-            ("1", r"\boxed{8 \mathrm{~m}}", True),  # option text of B, normalised like the response
+            # option text of B only after normalising it like the response: not official (issue 14),
+            # so wrong by default and counted in accuracy_lenient (see the test below)
+            ("1", r"\boxed{8 \mathrm{~m}}", False),
             ("2", r"\boxed{2.50}", True),
             ("2", r"\boxed{\frac{5}{2}}", True),
             ("2", r"\boxed{2.504}", True),  # rounded to 2 places: 2.5 == 2.5
@@ -251,6 +253,19 @@ def test_mathvision_official_rules(tmp_path):
     )
     assert mathv_scorer.find_math_answer(r"so \boxed{x = \dfrac{1}{2}}.") == "\\frac{1}{2}"
     assert mathv_scorer.is_equal("2.5", "2.5000") and not mathv_scorer.is_equal("a", "b")
+    lenient = mathv_scorer.score(items["1"], r"\boxed{8 \mathrm{~m}}")
+    assert not lenient.correct and lenient.note == mathv_scorer.LENIENT_ONLY
+
+
+def test_mathvision_comparison_matches_latex2sympy_reading():
+    is_equal = mathv_scorer.is_equal
+    assert is_equal(r"\frac{7}{32}", r"\frac{7}{32}}.")  # trailing junk ignored, as latex2sympy reads it
+    assert not is_equal(r"\frac{7}{32}", r"\frac{7}{33}}.")
+    assert not is_equal("2", "2x")  # a trailing letter is no junk: not a number
+    assert is_equal("1.5", "3:2") and not is_equal("1.5", "2:3")  # a ratio is its division
+    assert is_equal("3^{1009}", "3^{1009}") and not is_equal("3^{1009}", "3^{1008}")  # exact, no overflow
+    assert is_equal(str(3**1009), "3^{1009}")
+    assert mathv_scorer.find_math_answer(r"\boxed{\displaystyle \frac{1}{2}}") == "\\frac{1}{2}"
 
 
 def test_latex_values_are_computed_without_eval():

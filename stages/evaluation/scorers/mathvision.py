@@ -13,13 +13,20 @@ Official procedure (``evaluation/evaluate.py`` + ``utils.py`` of mathllm/MATH-V)
    rounded to 2 decimals must be equal.
 
 Differences (documented in docs/EVALUATION.md): numeric values come from ``latexnum`` instead of
-``eval(latex2sympy(.))`` (same numbers for numeric LaTeX; a bare ``e`` is not Euler's number);
-the gold is cleaned of ``$``/``\boxed{}``; the option text is also compared after the same
-``find_math_answer`` normalisation as the response (``$90^{\circ}$`` matches ``90``).
+``eval(latex2sympy(.))``, matching what latex2sympy reads: the valid leading expression with
+trailing brackets or punctuation ignored (``\frac{7}{32}}.``), a ratio ``3:2`` as the division
+1.5, integer powers such as ``3^{1009}`` compared exactly (a bare ``e`` is not Euler's number);
+the gold is cleaned of ``$``/``\boxed{}``.
+
+Strict-official by default. A lenient variant also compares the option text after the same
+``find_math_answer`` normalisation as the response (``$90^{\circ}$`` matches ``90``); a verdict
+that only it finds right stays wrong, is noted ``lenient_only`` and counted in the separate
+``accuracy_lenient`` rows.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from mmupt.latexnum import latex_value
@@ -27,6 +34,11 @@ from stages.evaluation.scorers.common import EMPTY, NO_ANSWER, accuracy_rows, is
 from stages.evaluation.types import EvalItem, MetricRow, Verdict
 
 BREAKDOWNS: tuple[tuple[str, ...], ...] = (("level",), ("subject",), ("subject", "level"))
+LENIENT_ONLY = "lenient_only"
+MAX_EXACT_EXPONENT = 10_000
+"""``a^{b}`` with ``b`` up to this is compared exactly, as an integer (bounds the big-integer work)."""
+_RATIO_RE = re.compile(r"^(-?\d+(?:\.\d+)?):(-?\d+(?:\.\d+)?)$")
+_INT_POWER_RE = re.compile(r"^(-?\d{1,6})\^\{?(\d{1,5})\}?$")
 _PHRASES = ("the final answer is", "the answer is", "the correct answer is", "the answer should be")
 
 
@@ -130,6 +142,7 @@ def find_math_answer(text: str) -> str:
         ("bmatrix", "pmatrix"),
         ("\\left", ""),
         ("\\right", ""),
+        ("\\displaystyle", ""),
         ("^{\\circ}", ""),
         ("^\\circ", ""),
         ("{m}^3", ""),
@@ -216,8 +229,31 @@ def is_equal(answer: str, gold: str) -> bool:
     answer, gold = eval_tuple(answer), eval_tuple(gold)
     if answer == gold:
         return True
-    a, b = latex_value(gold), latex_value(answer)
+    exact_a, exact_b = _exact_integer(gold), _exact_integer(answer)
+    if exact_a is not None and exact_b is not None:
+        return exact_a == exact_b
+    a, b = _value(gold), _value(answer)
     return a is not None and b is not None and _round2(a) == _round2(b)
+
+
+def _exact_integer(text: str) -> int | None:
+    """An integer or integer power (``3^{1009}``) as an exact int; floats would overflow or round."""
+    text = text.strip()
+    if re.fullmatch(r"-?\d{1,4000}", text):
+        return int(text)
+    match = _INT_POWER_RE.match(text)
+    if match and int(match.group(2)) <= MAX_EXACT_EXPONENT:
+        return int(match.group(1)) ** int(match.group(2))
+    return None
+
+
+def _value(text: str) -> float | None:
+    """What ``eval(latex2sympy(text))`` gives for numeric LaTeX: a ratio ``a:b`` is ``a/b``."""
+    ratio = _RATIO_RE.match(text.strip())
+    if ratio:
+        top, bottom = float(ratio.group(1)), float(ratio.group(2))
+        return top / bottom if bottom else None
+    return latex_value(text, trailing_junk=True)
 
 
 # ---------------------------------------------------------------------------- scorer
@@ -228,10 +264,13 @@ def score(item: EvalItem, response: str) -> Verdict:
     options: list[str] = item.meta.get("options") or []
     gold_value = options[ord(item.gold) - ord("A")] if options else ""
     correct = is_equal(item.gold, answer) or is_equal(gold_value, answer)
-    if not correct and gold_value:
-        correct = is_equal(find_math_answer(gold_value), answer)
+    if not correct and gold_value and is_equal(find_math_answer(gold_value), answer):
+        return Verdict(answer, False, LENIENT_ONLY)
     return Verdict(answer or None, correct, None if answer else NO_ANSWER)
 
 
 def aggregate(items: Sequence[EvalItem], verdicts: Sequence[Verdict]) -> list[MetricRow]:
-    return accuracy_rows(items, verdicts, BREAKDOWNS)
+    lenient = [Verdict(v.extracted, v.correct or v.note == LENIENT_ONLY, v.note) for v in verdicts]
+    return accuracy_rows(items, verdicts, BREAKDOWNS) + accuracy_rows(
+        items, lenient, (), metric="accuracy_lenient"
+    )

@@ -15,8 +15,24 @@ Here the LLM extraction is replaced by rules: the official quick rules first, th
 ``extract_answer`` (last ``\boxed{}``, answer tags/phrases, final choice line); a choice letter in
 any common shape (``B``, ``B.``, ``option B``, ``B. 145°``) counts as the letter; numbers are read
 through ``answer_number`` (``1,000``, ``\frac{1}{2}``, ``12 cm``); a list written without brackets
-(``2014, 2016``) is bracketed. A response with no extractable answer is wrong (the official
-nearest-choice step would hand it the choice closest to the empty string).
+(``2014, 2016``) is bracketed.
+
+Published models mostly answer in prose, with no box and no "the answer is". For those,
+``prose_extract`` stands in for the LLM with rules, in this order (the name of the rule that
+fired is the verdict's ``note`` as ``prose_<rule>``, so disagreements can be counted by cause):
+
+- ``eos``: a trailing end-of-sequence tag (``</s>``, ``<|im_end|>``) is dropped first, so that
+  sentence cutting sees the last sentence;
+- multiple choice: ``letter`` the last explicit option mark (``(C)``, ``（C）``, ``option C``,
+  ``choice (C)``, ``答案是 (B)``), skipping lines that merely list the choices; ``yes_no`` a Yes/No
+  question answered by a statement (a negation means No, else Yes); ``refusal`` ("cannot be
+  determined", "not enough information") takes the official path: the extraction is ``N/A`` and
+  nearest-choice maps it; ``option_text`` the option whose text is mentioned last (longest on ties);
+- free form: ``list`` a response that is only a list; ``last_number`` the last number in the text.
+
+An "answer is" phrase that captured a clause keeps only the option mark or option text inside it
+(``clause``), and ``"B) text"`` falls through to nearest-choice on the whole text, as the
+official rule does. A response with nothing extractable is wrong (``no_answer``).
 """
 
 from __future__ import annotations
@@ -28,6 +44,7 @@ from collections.abc import Sequence
 from rapidfuzz.distance import Levenshtein
 
 from mmupt.answers import answer_number, extract_answer
+from mmupt.answers.canonical import normalise_unicode
 from stages.evaluation.scorers.common import EMPTY, NO_ANSWER, accuracy_rows, choice_letter, is_empty, tail
 from stages.evaluation.types import EvalItem, MetricRow, Verdict
 
@@ -50,6 +67,25 @@ MAX_MATCH_CHARS = 500
 
 _PAREN_LETTER_RE = re.compile(r"\(([a-zA-Z])\)")
 _LIST_ITEM_RE = re.compile(r"^-?\d+(?:\.\d+)?$")
+_EOS_RE = re.compile(r"(?:\s*(?:</s>|<\|im_end\|>|<\|endoftext\|>|<\|eot_id\|>|<eos>|<end_of_turn>))+\s*$")
+_OPTION_MARK_RE = re.compile(
+    r"[(（]\s*([A-Z])\s*[)）]"  # (C), full-width （C）
+    r"|\b(?:option|choice)\s*[:：]?\s*[(（]?([A-Z])\b"  # option C, choice (C)
+    r"|答案(?:是|为|：|:)\s*[(（]?\s*([A-Z])\b"  # 答案是 (B)
+)
+_LETTER_WITH_PAREN_TEXT_RE = re.compile(r"^[A-Z]\)\s+\S")
+_REFUSAL_RE = re.compile(
+    r"cannot be determined|can ?not (?:be )?determine|not enough information|insufficient information|"
+    r"impossible to (?:determine|tell)|unable to determine|not possible to determine",
+    re.IGNORECASE,
+)
+_NEGATION_RE = re.compile(
+    r"\b(?:no|not|never|none|nothing|neither|nor|cannot)\b|n't\b|\bis ?n ?ot\b", re.IGNORECASE
+)
+_YES_NO_WORD_RE = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+_NUMBER_IN_TEXT_RE = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])|(?<![\w.])-?\.\d+")
+_LIST_ONLY_RE = re.compile(r"^\[\s*-?\d+(?:\.\d+)?(?:\s*,\s*-?\d+(?:\.\d+)?)*\s*\]\.?$")
+REFUSAL = "N/A"
 
 
 def quick_extract(response: str, item: EvalItem) -> str | None:
@@ -103,13 +139,18 @@ def normalize(extraction: str, item: EvalItem) -> str | None:
     if meta["question_type"] == "multi_choice":
         choices: list[str] = meta["choices"]
         text = extraction.strip()
+        if _LETTER_WITH_PAREN_TEXT_RE.match(text):
+            return nearest_choice(text, choices)  # official: "B) text" is no letter
         paren = _PAREN_LETTER_RE.findall(text)
         if paren:  # official: "(x)" anywhere -> "X", which is then a letter or matched by distance
             text = paren[0].upper()
         letter = choice_letter(text, len(choices))
         if letter is not None:
             return choices[ord(letter) - ord("A")]
-        return nearest_choice(text, choices)
+        if text in choices:
+            return text
+        clause = _option_in_clause(text, choices)
+        return clause if clause is not None else nearest_choice(text, choices)
     if meta["answer_type"] == "integer":
         value = number(extraction)
         return str(int(value)) if value is not None else None
@@ -121,17 +162,117 @@ def normalize(extraction: str, item: EvalItem) -> str | None:
     return extraction.strip()
 
 
+def _option_in_clause(text: str, choices: list[str]) -> str | None:
+    """An option mark or option text inside a longer extraction ("the answer is (C) since ...")."""
+    if len(text) <= max((len(c) for c in choices), default=0) + 3:
+        return None
+    mark = _last_option_mark(text, choices)
+    if mark is not None:
+        return choices[ord(mark) - ord("A")]
+    return _last_option_text(text, choices)
+
+
+def _is_choice_listing(line: str, choices: list[str]) -> bool:
+    """A line that only lists options: two or more marks, or one mark followed by exactly its option text."""
+    marks = list(_OPTION_MARK_RE.finditer(line))
+    if len(marks) >= 2:
+        return True
+    if len(marks) == 1:
+        rest = line[marks[0].end() :].strip().rstrip(".").strip()
+        return rest in choices
+    return False
+
+
+def _last_option_mark(text: str, choices: list[str]) -> str | None:
+    for line in reversed(text.splitlines()):
+        if _is_choice_listing(line, choices) and len(text.splitlines()) > 1:
+            continue
+        for match in reversed(list(_OPTION_MARK_RE.finditer(line))):
+            letter = next(group for group in match.groups() if group)
+            if ord(letter) - ord("A") < len(choices):
+                return letter
+    return None
+
+
+def _last_option_text(text: str, choices: list[str]) -> str | None:
+    """The option whose text is mentioned last (as a whole word or phrase); longest on ties."""
+    lowered = text.lower()
+    best: tuple[int, int] | None = None
+    found = None
+    for choice in choices:
+        needle = choice.strip().lower()
+        if not needle:
+            continue
+        pattern = (
+            (r"(?<!\w)" if needle[0].isalnum() else "")
+            + re.escape(needle)
+            + (r"(?!\w)" if needle[-1].isalnum() else "")
+        )
+        matches = list(re.finditer(pattern, lowered))
+        if not matches:
+            continue
+        key = (matches[-1].start(), len(needle))
+        if best is None or key > best:
+            best, found = key, choice
+    return found
+
+
+def _yes_no(text: str, choices: list[str]) -> str | None:
+    lowered = [c.strip().lower() for c in choices]
+    if sorted(lowered) != ["no", "yes"]:
+        return None
+    said = _YES_NO_WORD_RE.match(text)
+    verdict = said.group(1).lower() if said else ("no" if _NEGATION_RE.search(text) else "yes")
+    return choices[lowered.index(verdict)]
+
+
+def prose_extract(text: str, item: EvalItem) -> tuple[str | None, str]:
+    """(extraction, rule) for a response with no box and no answer phrase; see the module docstring."""
+    meta = item.meta
+    if meta["question_type"] == "multi_choice":
+        choices: list[str] = meta["choices"]
+        mark = _last_option_mark(text, choices)
+        if mark is not None:
+            return mark, "letter"
+        yes_no = _yes_no(text, choices)
+        if yes_no is not None:
+            return yes_no, "yes_no"
+        if _REFUSAL_RE.search(text):
+            return REFUSAL, "refusal"
+        option = _last_option_text(text, choices)
+        return (option, "option_text") if option is not None else (None, NO_ANSWER)
+    stripped = text.strip()
+    if meta["answer_type"] == "list" and _LIST_ONLY_RE.match(stripped):
+        return stripped.rstrip("."), "list"
+    if meta["answer_type"] in ("integer", "float"):
+        numbers = _NUMBER_IN_TEXT_RE.findall(text)
+        if numbers:
+            return numbers[-1], "last_number"
+    return None, NO_ANSWER
+
+
+def extract(text: str, item: EvalItem) -> tuple[str | None, str | None]:
+    """(extraction, rule): the official quick rules, the shared extractor, then ``prose_extract``."""
+    text = _EOS_RE.sub("", text)
+    found = quick_extract(text, item)
+    if found:
+        return found, None
+    found = extract_answer(text)
+    if found:
+        return found, None
+    return prose_extract(text, item)
+
+
 def score(item: EvalItem, response: str) -> Verdict:
     if is_empty(response):
         return EMPTY
-    text = tail(response)
-    extraction = quick_extract(text, item) or extract_answer(text)
+    extraction, rule = extract(normalise_unicode(tail(response)), item)
     if not extraction:
         return Verdict(None, False, NO_ANSWER)
     prediction = normalize(extraction, item)
     if prediction is None:
         return Verdict(extraction, False, "unparsable_" + item.meta["answer_type"])
-    return Verdict(prediction, prediction == item.gold)
+    return Verdict(prediction, prediction == item.gold, f"prose_{rule}" if rule else None)
 
 
 def aggregate(items: Sequence[EvalItem], verdicts: Sequence[Verdict]) -> list[MetricRow]:
