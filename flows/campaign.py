@@ -22,6 +22,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.locking import campaign_lock
+from flows.preflight import check_inputs
 from mmupt import tracking
 from mmupt.errors import NothingSurvivedError, PremiseFailedError
 from mmupt.store import MODEL_DIR, read_manifest
@@ -43,28 +44,6 @@ from tasks.stages import (
     world_task,
 )
 from tasks.tracking import prefect_ids
-
-
-def check_inputs(config: CampaignConfig) -> None:
-    """Fail before any work when the config names files that do not exist."""
-    from mmupt.errors import MmuptError
-    from mmupt.modeling.loader import check_model_dir
-
-    if config.start_model is not None:
-        check_model_dir(config.start_model)
-    for source in config.sources:
-        for path in source.paths:
-            if not Path(path).exists():
-                raise MmuptError(f"sources: {path} does not exist (fix the path in the campaign config)")
-    for spec in config.benchmarks:
-        if spec.data is not None and not Path(spec.data).exists():
-            raise MmuptError(
-                f"benchmarks: {spec.name} data {spec.data} does not exist (fix `data` in the config)"
-            )
-    if config.premise is not None and config.premise.data is not None and not config.premise.data.exists():
-        raise MmuptError(
-            f"premise.data: {config.premise.data} does not exist (point it at a labelled dev set, or set premise: null)"
-        )
 
 
 def run_stage(task_fn: Any, config: CampaignConfig, out_dir: Path, *args: Any, **kwargs: Any) -> Path:

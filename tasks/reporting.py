@@ -31,15 +31,26 @@ def round_markdown(record: dict[str, Any], config: CampaignConfig, mlflow_link: 
     return "\n".join(lines)
 
 
+def mlflow_run_link(ui: str, run_id: str | None) -> str:
+    """The MLflow UI page of a run: MLflow 3 needs the experiment in the path (``#/experiments/<e>/runs/<r>``)."""
+    if not run_id:
+        return "no MLflow run"
+    if not ui.startswith("http"):
+        return f"run id {run_id}"
+    try:
+        import mlflow
+
+        experiment = mlflow.get_run(run_id).info.experiment_id
+    except Exception:  # noqa: BLE001 - a link is a convenience: never fail a round for it
+        return f"run id {run_id} (MLflow at {ui})"
+    return f"{ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+
+
 def publish_round_report(record: dict[str, Any], config: CampaignConfig) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     ui = os.environ.get("MLFLOW_UI_URL") or os.environ.get("MLFLOW_TRACKING_URI", "")
-    link = (
-        f"{ui.rstrip('/')}/#/experiments/runs/{record['mlflow_run_id']}"
-        if ui.startswith("http")
-        else (f"run id {record['mlflow_run_id']}")
-    )
+    link = mlflow_run_link(ui, record["mlflow_run_id"])
     key = f"{config.name}-round-{record['round']}".lower().replace("_", "-").replace(".", "-")
     create_markdown_artifact(
         markdown=round_markdown(record, config, link),

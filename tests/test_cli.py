@@ -133,3 +133,25 @@ def test_undecodable_and_deeply_nested_inputs_are_one_line(monkeypatch, capsys, 
         str(config),
     )
     assert code == 2 and "vote.yaml: not UTF-8 text" in err
+
+
+def test_campaign_input_errors_come_before_any_server(monkeypatch, capsys, tmp_path):
+    import fcntl
+
+    # a Prefect server that is down: had anything contacted it, the error would name it
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    config = tmp_path / "c.yaml"
+    config.write_text("embedded: null\nstart_model: /nonexistent/model\nsources: [{paths: [/nonexistent]}]\nbenchmarks: []\n")
+    code, err = run_cli(
+        monkeypatch, capsys, "campaign", "--config", str(config), "--out", str(tmp_path / "c")
+    )
+    assert code == 2 and "/nonexistent/model" in err and "Prefect" not in err
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    with (busy / ".campaign.lock").open("a+") as handle:
+        handle.write("pid 4242")
+        handle.flush()
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code, err = run_cli(monkeypatch, capsys, "demo", "--out", str(busy))
+    assert code == 2 and "already running there (pid 4242)" in err and len(err.strip().splitlines()) == 1

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.app import app
+from flows.preflight import preflight
 from flows.runtime import check_prefect_server, configure
 from mmupt.errors import PremiseFailedError
 from schemas.base import load_config
@@ -57,6 +58,7 @@ def where_to_look(campaign_dir: Path, summary: dict) -> None:
 
 
 def run_campaign(config: CampaignConfig, out: Path) -> dict:
+    preflight(config, out)  # before any server starts: a wrong path or busy directory is one line
     configure()
     check_prefect_server()
     from flows.campaign import campaign_flow
@@ -98,10 +100,12 @@ def round_command(
 
     Example: mmupt round --config configs/demo.yaml --out runs/campaign --round 1
     """
+    campaign_config = load_config(CampaignConfig, config)
+    preflight(campaign_config, out)
     configure()
     from flows.campaign import rerun_round
 
-    record = rerun_round(load_config(CampaignConfig, config), out, round_index)
+    record = rerun_round(campaign_config, out, round_index)
     console.print(
         f"round {round_index}: {'promoted' if record['promote'] else 'rejected'} — {record['decision']}"
     )
