@@ -90,6 +90,15 @@ class Timer:
 
 
 @flow(name="mmupt-round", log_prints=True)
+def round_tags(campaign_dir: Path, round_index: int) -> dict[str, str]:
+    """What identifies a round's MLflow run across re-runs of the campaign."""
+    return {
+        tracking.ROLE_TAG: "round",
+        tracking.CAMPAIGN_DIR_TAG: str(Path(campaign_dir).resolve()),
+        "round": str(round_index),
+    }
+
+
 def round_flow(
     config: CampaignConfig,
     campaign_dir: Path,
@@ -106,7 +115,10 @@ def round_flow(
     round_dir = campaign_dir / f"round-{round_index}"
     timer = Timer()
     with tracking.run(
-        f"round-{round_index}", parent_run_id=parent_run_id, tags={**prefect_ids(), "round": str(round_index)}
+        f"round-{round_index}",
+        parent_run_id=parent_run_id,
+        tags=prefect_ids(),
+        reuse=round_tags(campaign_dir, round_index),
     ) as active:
         run_id = active.info.run_id
         synthetic = None
@@ -190,6 +202,11 @@ def round_flow(
             f"{config.name}-model",
             alias="champion" if decision.promote else None,
             mode=config.model_registry,
+            tags={
+                "round": str(round_index),
+                "gate": "promoted" if decision.promote else "rejected",
+                **{f"eval/{k}": f"{v:.4f}" for k, v in scores.items()},
+            },
         )
         logger.info(
             "round %d: %s%s", round_index, decision.reason, f"; collapse: {collapse}" if collapse else ""
@@ -304,12 +321,18 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
     check_inputs(config)
     with campaign_lock(out_dir, config):
         tracking.use_campaign(out_dir, config.name)
+        tracking.close_interrupted_runs(out_dir)
         history: list[dict[str, Any]] = []
         with tracking.run(
-            "campaign", params=config.flat(), tags={**prefect_ids(), "campaign": config.name}
+            "campaign",
+            params=config.flat(),
+            tags={**prefect_ids(), "campaign": config.name},
+            reuse={tracking.ROLE_TAG: "campaign", tracking.CAMPAIGN_DIR_TAG: str(out_dir)},
         ) as parent:
             parent_id = parent.info.run_id
-            with tracking.run("round-0", parent_run_id=parent_id, tags={**prefect_ids(), "round": "0"}) as r0:
+            with tracking.run(
+                "round-0", parent_run_id=parent_id, tags=prefect_ids(), reuse=round_tags(out_dir, 0)
+            ) as r0:
                 champion, samples, world_dir = bootstrap_round(config, out_dir, r0.info.run_id)
                 # Before the baseline evaluation, so a failed premise is reported at once.
                 premise = premise_check(config, champion, world_dir, out_dir / "round-0", r0.info.run_id)
@@ -318,7 +341,11 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 champion_scores = suite_scores(evals, config.benchmarks)
                 tracking.log_metrics({**{f"eval/{k}": v for k, v in champion_scores.items()}, **figures})
                 tracking.register_model(
-                    champion, f"{config.name}-model", alias="champion", mode=config.model_registry
+                    champion,
+                    f"{config.name}-model",
+                    alias="champion",
+                    mode=config.model_registry,
+                    tags={"round": "0", "gate": "baseline"},
                 )
             stop = stop_message(premise, config.premise)
             baseline = {
@@ -411,6 +438,7 @@ def rerun_round(config: CampaignConfig, out_dir: Path, round_index: int) -> dict
     world = out_dir / "round-0" / "world"
     with campaign_lock(out_dir, config):
         tracking.use_campaign(out_dir, config.name)
+        tracking.close_interrupted_runs(out_dir)
         return round_flow(
             config,
             out_dir,

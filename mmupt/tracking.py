@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 MAX_PARAM_CHARS = 500  # MLflow's sqlite store rejects longer param values
+CAMPAIGN_DIR_TAG = "mmupt.campaign_dir"
+ROLE_TAG = "mmupt.role"
+CONTENT_HASH_TAG = "mmupt.content_hash"
 
 
 def tracking_uri(campaign_dir: str | Path) -> str:
@@ -58,12 +61,67 @@ def use_campaign(campaign_dir: str | Path, experiment: str) -> str:
             None if uri.startswith("http") else (Path(campaign_dir).resolve() / "mlartifacts").as_uri()
         )
         mlflow.create_experiment(experiment, artifact_location=artifacts)
-    mlflow.set_experiment(experiment)
+    _EXPERIMENT["id"] = mlflow.set_experiment(experiment).experiment_id
     return uri
 
 
 def clean_params(params: Mapping[str, Any]) -> dict[str, str]:
     return {key: str(value)[:MAX_PARAM_CHARS] for key, value in params.items()}
+
+
+def find_run(tags: Mapping[str, str]) -> str | None:
+    """The newest run of the campaign's experiment carrying all of ``tags``, else None."""
+    import mlflow
+
+    clauses = " and ".join(f"tags.`{key}` = '{_quoted(value)}'" for key, value in tags.items())
+    runs = mlflow.search_runs(
+        experiment_ids=[_experiment_id()],
+        filter_string=clauses,
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return runs[0].info.run_id if runs else None
+
+
+_EXPERIMENT: dict[str, str] = {}
+
+
+def _experiment_id() -> str:
+    """The experiment ``use_campaign`` selected (MLflow's default one otherwise)."""
+    import mlflow
+
+    if "id" in _EXPERIMENT:
+        return _EXPERIMENT["id"]
+    experiment = mlflow.get_experiment_by_name("Default")
+    return experiment.experiment_id if experiment is not None else "0"
+
+
+def _quoted(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def close_interrupted_runs(campaign_dir: str | Path) -> int:
+    """Mark this campaign's runs still RUNNING as KILLED; returns how many.
+
+    Called under the campaign directory's lock, so no live process can own them: they belong to a
+    campaign that was killed. Without this they would show as running forever.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    runs = mlflow.search_runs(
+        experiment_ids=[_experiment_id()],
+        filter_string=f"tags.`{CAMPAIGN_DIR_TAG}` = '{_quoted(str(Path(campaign_dir).resolve()))}' "
+        "and attributes.status = 'RUNNING'",
+        output_format="list",
+    )
+    client = MlflowClient()
+    for stale in runs:
+        client.set_terminated(stale.info.run_id, status="KILLED")
+    if runs:
+        log.info("marked %d MLflow run(s) of an interrupted campaign as KILLED", len(runs))
+    return len(runs)
 
 
 @contextlib.contextmanager
@@ -74,16 +132,32 @@ def run(
     tags: Mapping[str, str] | None = None,
     parent_run_id: str | None = None,
     run_id: str | None = None,
+    reuse: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
-    """Start (or resume, with ``run_id``) a run nested under the active or given parent."""
+    """Start (or resume, with ``run_id``) a run nested under the active or given parent.
+
+    ``reuse``: tags identifying the run across re-runs (a campaign, a round of it). The newest run
+    with them is resumed instead of a second one being created; the tags are set on a new run.
+    Params are logged only when the run is new (MLflow params cannot change).
+    """
     import mlflow
 
+    if run_id is None and reuse:
+        run_id = find_run(reuse)
+    resumed = run_id is not None
     nested = mlflow.active_run() is not None or parent_run_id is not None
     with mlflow.start_run(
         run_id=run_id, run_name=None if run_id else name, nested=nested, parent_run_id=parent_run_id
     ) as active:
-        if params:
+        if params and not resumed:
             mlflow.log_params(clean_params(params))
+        if reuse:
+            mlflow.set_tags(dict(reuse))
+        elif parent_run_id is not None and not resumed:
+            # stage runs inherit their campaign, so an interrupted one can be found and closed
+            campaign_dir = mlflow.get_run(parent_run_id).data.tags.get(CAMPAIGN_DIR_TAG)
+            if campaign_dir:
+                mlflow.set_tag(CAMPAIGN_DIR_TAG, campaign_dir)
         if tags:
             mlflow.set_tags(dict(tags))
         yield active
@@ -101,7 +175,11 @@ def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
 
 
 def register_model(
-    model_dir: str | Path, name: str, alias: str | None = None, mode: ModelRegistry = "copy"
+    model_dir: str | Path,
+    name: str,
+    alias: str | None = None,
+    mode: ModelRegistry = "copy",
+    tags: Mapping[str, str] | None = None,
 ) -> str | None:
     """Register ``model_dir`` as a version of ``name`` from the active run; set ``alias``. Returns the version.
 
@@ -111,6 +189,9 @@ def register_model(
     registry entry; the run gets a ``model_dir`` tag. Registration goes through
     ``create_model_version`` with a plain source, which works for any HF checkpoint directory
     without an MLflow flavour wrapper.
+
+    A checkpoint is registered once: a version whose content hash matches is reused (re-run
+    campaigns do not grow the store); ``tags`` (round, scores, gate decision) are set on it.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -123,18 +204,46 @@ def register_model(
     mlflow.set_tag("model_dir", str(model_dir))
     if mode == "off":
         return None
-    if mode == "copy":
-        mlflow.log_artifacts(str(model_dir), artifact_path="model")
-        source = mlflow.get_artifact_uri("model")
-    else:
-        source = str(model_dir)
     client = MlflowClient()
     with contextlib.suppress(MlflowException):
         client.create_registered_model(name)
-    version = client.create_model_version(name, source=source, run_id=active.info.run_id)
+    content = checkpoint_hash(model_dir)
+    existing = [
+        v
+        for v in client.search_model_versions(f"name = '{_quoted(name)}'")
+        if v.tags.get(CONTENT_HASH_TAG) == content
+    ]
+    if existing:
+        version = existing[0]
+    else:
+        if mode == "copy":
+            mlflow.log_artifacts(str(model_dir), artifact_path="model")
+            source = mlflow.get_artifact_uri("model")
+        else:
+            source = str(model_dir)
+        version = client.create_model_version(
+            name, source=source, run_id=active.info.run_id, tags={CONTENT_HASH_TAG: content}
+        )
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(name, version.version, key, str(value))
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
     return str(version.version)
+
+
+def checkpoint_hash(model_dir: str | Path) -> str:
+    """A checkpoint's identity: its artifact's content hash when it is one's ``model/``, else its files' hashes."""
+    import hashlib
+
+    from mmupt.store import MANIFEST, file_sha256, read_manifest
+
+    model_dir = Path(model_dir).resolve()
+    if (model_dir.parent / MANIFEST).is_file() and model_dir.name == "model":
+        return read_manifest(model_dir.parent).content_hash
+    digest = hashlib.sha256()
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(model_dir)}:{file_sha256(path)}".encode())
+    return digest.hexdigest()
 
 
 def log_dataset(artifact_dir: str | Path, name: str, context: str) -> None:

@@ -60,3 +60,33 @@ def test_round_report_links_to_the_run_page_mlflow_3_serves(store):
     link = mlflow_run_link("http://127.0.0.1:5000/", run_id)
     assert link == f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run_id}"
     assert mlflow_run_link("sqlite:///x.db", run_id) == f"run id {run_id}"
+
+
+def test_reruns_reuse_runs_close_stale_ones_and_register_a_checkpoint_once(store, tmp_path):
+    from mlflow import MlflowClient
+
+    campaign_tags = {tracking.ROLE_TAG: "campaign", tracking.CAMPAIGN_DIR_TAG: str(tmp_path.resolve())}
+    with tracking.run("campaign", params={"rounds": 2}, reuse=campaign_tags) as first:
+        with tracking.run("round-1", parent_run_id=first.info.run_id) as stage:
+            pass
+    client = MlflowClient()
+    assert client.get_run(stage.info.run_id).data.tags[tracking.CAMPAIGN_DIR_TAG] == str(tmp_path.resolve())
+
+    # a killed campaign leaves a run RUNNING; the next one closes it and continues the same campaign run
+    stale = client.create_run(
+        first.info.experiment_id, tags={tracking.CAMPAIGN_DIR_TAG: str(tmp_path.resolve())}
+    )
+    assert tracking.close_interrupted_runs(tmp_path) == 1
+    assert client.get_run(stale.info.run_id).info.status == "KILLED"
+    with tracking.run("campaign", params={"rounds": 3}, reuse=campaign_tags) as second:
+        pass
+    assert second.info.run_id == first.info.run_id
+    assert client.get_run(first.info.run_id).data.params["rounds"] == "2"  # params are not rewritten
+
+    with tracking.run("round-1") as active:
+        v1 = tracking.register_model(store, "m", alias="champion", mode="reference", tags={"round": "1"})
+        v2 = tracking.register_model(store, "m", mode="reference", tags={"gate": "promoted"})
+    assert v1 == v2 and len(client.search_model_versions("name = 'm'")) == 1
+    version = client.get_model_version("m", v1)
+    assert version.tags["round"] == "1" and version.tags["gate"] == "promoted"
+    assert active.info.run_id
