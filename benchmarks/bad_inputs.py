@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.ingest_fixtures import bomb_png, corrupt_bytes, png, truncated_png  # noqa: E402
+from tests.ingest_fixtures import bomb_png, corrupt_bytes, png, truncated_png, write_jsonl  # noqa: E402
 
 MARKER = "pwned"
 TIME_LIMIT_S = 120
@@ -50,23 +50,12 @@ class Case:
     expect: str = "error"  # the outcome that counts as handled: "error" or "ok"
 
 
-def _rows(path: Path, rows: list[dict | str | bytes]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        for row in rows:
-            data = (
-                row if isinstance(row, bytes) else (row if isinstance(row, str) else json.dumps(row)).encode()
-            )
-            handle.write(data.rstrip(b"\n") + b"\n")
-    return path
-
-
 def _dataset(tmp: Path, rows: list[dict | str | bytes], images: dict[str, bytes] | None = None) -> Path:
     root = tmp / "data"
     for name, data in (images if images is not None else {"a.png": png()}).items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
-    _rows(root / "data.jsonl", rows)
+    write_jsonl(root / "data.jsonl", rows)
     return root
 
 
@@ -98,7 +87,13 @@ def accounted(tmp: Path) -> str | None:
 
 
 def _rollouts(rows: list[dict | str | bytes]) -> Callable[[Path], list[str]]:
-    return lambda tmp: ["vote", "--rollouts", str(_rows(tmp / "r.jsonl", rows)), "--out", str(tmp / "v")]
+    return lambda tmp: [
+        "vote",
+        "--rollouts",
+        str(write_jsonl(tmp / "r.jsonl", rows)),
+        "--out",
+        str(tmp / "v"),
+    ]
 
 
 def _vote_rows(*answers: str) -> list[dict | str | bytes]:
@@ -166,6 +161,55 @@ def _score(
 
 def _world_config(tmp: Path) -> Path:
     return _file(tmp, "world.yaml", "n_sft: 4\nn_heldout: 4\nn_unlabeled: 4\nn_dev: 4\n")
+
+
+def _score_empty(tmp: Path, benchmark: str, data: Path, out: Path) -> list[str]:
+    responses = _file(tmp, "r.jsonl", "")
+    return [
+        "score",
+        "--benchmark",
+        benchmark,
+        "--data",
+        str(data),
+        "--responses",
+        str(responses),
+        "--out",
+        str(out),
+    ]
+
+
+def _vote_with_config(tmp: Path, config: bytes | str) -> list[str]:
+    rollouts = write_jsonl(tmp / "r.jsonl", _vote_rows("1"))
+    return [
+        "vote",
+        "--rollouts",
+        str(rollouts),
+        "--out",
+        str(tmp / "v"),
+        "--config",
+        _config_file(tmp, config),
+    ]
+
+
+def _evaluate(tmp: Path, model: Path) -> list[str]:
+    return [
+        "evaluate",
+        "--model",
+        str(model),
+        "--benchmark",
+        "world",
+        "--data",
+        str(_world(tmp)),
+        "--out",
+        str(tmp / "e"),
+    ]
+
+
+def _weightless_model(tmp: Path) -> Path:
+    model = tmp / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    return model
 
 
 def _config_file(tmp: Path, data: bytes | str, name: str = "c.yaml") -> str:
@@ -364,7 +408,7 @@ CASES: list[Case] = [
         lambda t: [
             "vote",
             "--rollouts",
-            str(_rows(t / "r.jsonl", _vote_rows("1"))),
+            str(write_jsonl(t / "r.jsonl", _vote_rows("1"))),
             "--out",
             str(_users_folder(t)),
         ],
@@ -373,105 +417,43 @@ CASES: list[Case] = [
     Case(
         "vote",
         "--out is the folder holding the rollouts",
-        lambda t: ["vote", "--rollouts", str(_rows(t / "r.jsonl", _vote_rows("1"))), "--out", str(t)],
+        lambda t: ["vote", "--rollouts", str(write_jsonl(t / "r.jsonl", _vote_rows("1"))), "--out", str(t)],
     ),
     Case(
         "vote",
         "config file saved as UTF-16",
-        lambda t: [
-            "vote",
-            "--rollouts",
-            str(_rows(t / "r.jsonl", _vote_rows("1"))),
-            "--out",
-            str(t / "v"),
-            "--config",
-            _config_file(t, "min_vote_ratio: 0.5".encode("utf-16")),
-        ],
+        lambda t: _vote_with_config(t, "min_vote_ratio: 0.5".encode("utf-16")),
     ),
     Case(
         "vote",
         "config with an unknown key",
-        lambda t: [
-            "vote",
-            "--rollouts",
-            str(_rows(t / "r.jsonl", _vote_rows("1"))),
-            "--out",
-            str(t / "v"),
-            "--config",
-            _config_file(t, "min_vote_ration: 0.5"),
-        ],
+        lambda t: _vote_with_config(t, "min_vote_ration: 0.5"),
     ),
     Case(
         "vote",
         "config that is not YAML",
-        lambda t: [
-            "vote",
-            "--rollouts",
-            str(_rows(t / "r.jsonl", _vote_rows("1"))),
-            "--out",
-            str(t / "v"),
-            "--config",
-            _config_file(t, "a: [1,"),
-        ],
+        lambda t: _vote_with_config(t, "a: [1,"),
     ),
     Case(
         "vote",
         "config YAML nested 50,000 deep",
-        lambda t: [
-            "vote",
-            "--rollouts",
-            str(_rows(t / "r.jsonl", _vote_rows("1"))),
-            "--out",
-            str(t / "v"),
-            "--config",
-            _config_file(t, "a: " + "[" * 50_000 + "]" * 50_000),
-        ],
+        lambda t: _vote_with_config(t, "a: " + "[" * 50_000 + "]" * 50_000),
     ),
     # ---- score and evaluate
     Case(
         "score",
         "unknown benchmark",
-        lambda t: [
-            "score",
-            "--benchmark",
-            "mathvistaa",
-            "--data",
-            str(t / "d"),
-            "--responses",
-            str(_file(t, "r.jsonl", "")),
-            "--out",
-            str(t / "s"),
-        ],
+        lambda t: _score_empty(t, "mathvistaa", t / "d", t / "s"),
     ),
     Case(
         "score",
         "benchmark data missing",
-        lambda t: [
-            "score",
-            "--benchmark",
-            "mathvista",
-            "--data",
-            str(t / "nope"),
-            "--responses",
-            str(_file(t, "r.jsonl", "")),
-            "--out",
-            str(t / "s"),
-        ],
+        lambda t: _score_empty(t, "mathvista", t / "nope", t / "s"),
     ),
     Case(
         "score",
         "--out is the user's file",
-        lambda t: [
-            "score",
-            "--benchmark",
-            "world",
-            "--data",
-            str(t / "d"),
-            "--responses",
-            str(_file(t, "r.jsonl", "")),
-            "--out",
-            str(_file(t, "notes.txt", "precious")),
-        ],
+        lambda t: _score_empty(t, "world", t / "d", _file(t, "notes.txt", "precious")),
         users_file_intact,
     ),
     Case(
@@ -496,40 +478,8 @@ CASES: list[Case] = [
         None,
         "ok",
     ),
-    Case(
-        "evaluate",
-        "model folder does not exist",
-        lambda t: [
-            "evaluate",
-            "--model",
-            str(t / "nope"),
-            "--benchmark",
-            "world",
-            "--data",
-            str(_world(t)),
-            "--out",
-            str(t / "e"),
-        ],
-    ),
-    Case(
-        "evaluate",
-        "model folder without weights",
-        lambda t: (
-            (t / "m").mkdir()
-            or (t / "m" / "config.json").write_text("{}")
-            and [
-                "evaluate",
-                "--model",
-                str(t / "m"),
-                "--benchmark",
-                "world",
-                "--data",
-                str(_world(t)),
-                "--out",
-                str(t / "e"),
-            ]
-        ),
-    ),
+    Case("evaluate", "model folder does not exist", lambda t: _evaluate(t, t / "nope")),
+    Case("evaluate", "model folder without weights", lambda t: _evaluate(t, _weightless_model(t))),
     # ---- training, world, model
     Case(
         "train",
@@ -575,7 +525,7 @@ CASES: list[Case] = [
     ),
     Case(
         "campaign",
-        "sources path missing",
+        "start model and sources missing",
         lambda t: [
             "campaign",
             "--config",

@@ -190,6 +190,13 @@ class TrainerConfig(StrictModel):
     ray_address: str | None = Field(
         None, description="Ray cluster to join (e.g. 'auto'); None: start a local Ray."
     )
+    launcher: Literal["ray", "local"] = Field(
+        "ray",
+        description=(
+            "ray: Ray Train workers. local: one rank in this process, no Ray (num_workers 1): for a "
+            "debugger, or a quick check on a laptop; same training, same artifact."
+        ),
+    )
     on_no_update: Literal["error", "warn"] = Field(
         "error",
         description=(
@@ -203,6 +210,14 @@ class TrainerConfig(StrictModel):
         ge=1,
         description="Testing hook: raise at the start of this step, to exercise --resume. Keep null.",
     )
+
+    @model_validator(mode="after")
+    def _local_is_one_rank(self) -> TrainerConfig:
+        if self.launcher == "local" and self.num_workers != 1:
+            raise ValueError(
+                f"trainer.launcher local runs one rank in this process; set num_workers: 1 (got {self.num_workers})"
+            )
+        return self
 
     def deepspeed_path(self) -> Path:
         path = Path(self.deepspeed)

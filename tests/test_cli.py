@@ -141,7 +141,9 @@ def test_campaign_input_errors_come_before_any_server(monkeypatch, capsys, tmp_p
     # a Prefect server that is down: had anything contacted it, the error would name it
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     config = tmp_path / "c.yaml"
-    config.write_text("embedded: null\nstart_model: /nonexistent/model\nsources: [{paths: [/nonexistent]}]\nbenchmarks: []\n")
+    config.write_text(
+        "embedded: null\nstart_model: /nonexistent/model\nsources: [{paths: [/nonexistent]}]\nbenchmarks: []\n"
+    )
     code, err = run_cli(
         monkeypatch, capsys, "campaign", "--config", str(config), "--out", str(tmp_path / "c")
     )

@@ -293,7 +293,7 @@ def test_self_reward_never_reads_the_hidden_labels(uninterrupted, warm_model, tm
 
 @pytest.mark.slow
 def test_frozen_teacher_labels_once_and_never_reads_the_hidden_labels(
-    ray_cluster, warm_model, samples, tmp_path
+    ray_cluster, warm_model, samples, tmp_path, monkeypatch
 ):
     # one worker, two steps: what is tested is the label table and its independence from the oracle
     frozen = {
@@ -307,6 +307,13 @@ def test_frozen_teacher_labels_once_and_never_reads_the_hidden_labels(
     wrong_samples = _samples_artifact(tmp_path / "wrong", N_PROMPTS, oracle="7")
     wrong = run_train([wrong_samples], warm_model, tmp_path / "wrong-run", _config(**frozen))
     _same_training(right.out_dir, wrong.out_dir)
+    # the same job as one rank in this process, without Ray (trainer.launcher: local): same model
+    for key in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    local = run_train(
+        [samples], warm_model, tmp_path / "local", _config(**frozen, **{"trainer.launcher": "local"})
+    )
+    _same_training(right.out_dir, local.out_dir)
 
     labels = read_table(right.out_dir, "rollouts").to_pylist()
     teacher = {r["prompt_id"]: r for r in pq_rows(right.out_dir / "teacher_labels.parquet")}

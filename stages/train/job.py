@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
 import threading
 import time
@@ -44,7 +45,7 @@ from schemas.train import TrainConfig
 from stages.train import checkpoint
 from stages.train.config import resolve_deepspeed
 from stages.train.data import PromptSampler, load_prompts
-from stages.train.worker import METRICS_FILE, MODEL_DIR, STEPS_DIR, JobSpec, train_loop_per_worker
+from stages.train.worker import METRICS_FILE, MODEL_DIR, STEPS_DIR, JobSpec, run_local, train_loop_per_worker
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +293,70 @@ def _warm_train_coordinator() -> None:
 def _launch(
     spec: JobSpec, config: TrainConfig, out: Path, on_metrics: MetricsCallback | None
 ) -> tuple[list[dict[str, float]], dict[str, Any] | None]:
+    """Run the workers (Ray Train, or one local rank) and relay their progress on this thread."""
+    if config.trainer.launcher == "local":
+        progress_queue: Any = queue.Queue()
+        spec.queue = progress_queue
+        fit: Callable[[], Any] = lambda: run_local(spec)  # noqa: E731
+        empty: type[Exception] = queue.Empty
+        cleanup: Callable[[], None] = lambda: None  # noqa: E731
+    else:
+        progress_queue, fit, empty, cleanup = _ray_trainer(spec, config, out)
+    outcome: dict[str, BaseException | None] = {"error": None}
+
+    def fit_and_keep_error() -> None:
+        try:
+            fit()
+        except BaseException as err:  # noqa: BLE001 - re-raised on the driver thread below
+            outcome["error"] = err
+
+    thread = threading.Thread(target=fit_and_keep_error, name="mmupt-train-fit", daemon=True)
+    thread.start()
+    metrics: list[dict[str, float]] = []
+    done: dict[str, Any] | None = None
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]train[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("starting workers", total=spec.total_steps, completed=spec.start_step)
+        while True:
+            alive = thread.is_alive()
+            try:
+                message = progress_queue.get(timeout=0.5)
+            except empty:
+                if alive:
+                    continue
+                break
+            if message["kind"] == "done":
+                done = message
+                continue
+            if message["kind"] == "teacher":
+                log.info("frozen teacher: %s", ", ".join(f"{k} {v:.3f}" for k, v in message["stats"].items()))
+                progress.update(task, description="frozen teacher labelled; training")
+                continue
+            step, values = message["step"], message["metrics"]
+            metrics.append({"step": step, **values})
+            progress.update(task, completed=step, description=_progress_line(values))
+            log.info("step %d %s", step, _progress_line(values))
+            if on_metrics is not None:
+                on_metrics(step, values)
+    thread.join()
+    cleanup()
+    if outcome["error"] is not None:
+        raise _explain_failure(outcome["error"], out, metrics) from outcome["error"]
+    return metrics, done
+
+
+def _ray_trainer(
+    spec: JobSpec, config: TrainConfig, out: Path
+) -> tuple[Any, Callable[[], Any], type[Exception], Callable[[], None]]:
+    """(progress queue, fit, the queue's Empty, cleanup) of a Ray Train job."""
+    import ray
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.util.queue import Empty, Queue
@@ -317,55 +382,12 @@ def _launch(
             failure_config=ray.train.FailureConfig(max_failures=0),
         ),
     )
-    outcome: dict[str, BaseException | None] = {"error": None}
 
-    def fit() -> None:
-        try:
-            trainer.fit()
-        except BaseException as err:  # noqa: BLE001 - re-raised on the driver thread below
-            outcome["error"] = err
+    def cleanup() -> None:
+        with contextlib.suppress(Exception):  # best-effort cleanup of the queue actor
+            ray.kill(progress_queue.actor)
 
-    thread = threading.Thread(target=fit, name="mmupt-train-fit", daemon=True)
-    thread.start()
-    metrics: list[dict[str, float]] = []
-    done: dict[str, Any] | None = None
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("[bold]train[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("starting workers", total=spec.total_steps, completed=spec.start_step)
-        while True:
-            alive = thread.is_alive()
-            try:
-                message = progress_queue.get(timeout=0.5)
-            except Empty:
-                if alive:
-                    continue
-                break
-            if message["kind"] == "done":
-                done = message
-                continue
-            if message["kind"] == "teacher":
-                log.info("frozen teacher: %s", ", ".join(f"{k} {v:.3f}" for k, v in message["stats"].items()))
-                progress.update(task, description="frozen teacher labelled; training")
-                continue
-            step, values = message["step"], message["metrics"]
-            metrics.append({"step": step, **values})
-            progress.update(task, completed=step, description=_progress_line(values))
-            log.info("step %d %s", step, _progress_line(values))
-            if on_metrics is not None:
-                on_metrics(step, values)
-    thread.join()
-    with contextlib.suppress(Exception):  # best-effort cleanup of the queue actor
-        ray.kill(progress_queue.actor)
-    if outcome["error"] is not None:
-        raise _explain_failure(outcome["error"], out, metrics) from outcome["error"]
-    return metrics, done
+    return progress_queue, trainer.fit, Empty, cleanup
 
 
 def _progress_line(m: dict[str, float]) -> str:

@@ -97,6 +97,27 @@ def train_loop_per_worker(spec_dict: dict[str, Any]) -> None:
     Trainer(spec).fit()
 
 
+def run_local(spec: JobSpec) -> None:
+    """One rank in this process, no Ray (``trainer.launcher: local``): a debugger can step through it.
+
+    The process group is a world of one over gloo (nccl with a GPU), initialised from the usual
+    environment variables, which are set here unless the caller already did.
+    """
+    _worker_environment()
+    defaults = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "LOCAL_RANK": "0"}
+    for key, value in {**defaults, "WORLD_SIZE": "1"}.items():
+        os.environ.setdefault(key, value)
+    Trainer(spec, rank=0, world_size=1).fit()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _worker_environment() -> None:
     # Before deepspeed is imported: its accelerator is chosen once, at import.
     if not torch.cuda.is_available():
@@ -108,19 +129,23 @@ def _worker_environment() -> None:
 class Trainer:
     """One rank of the job: model, DeepSpeed engine, rollout engine, and the step loop."""
 
-    def __init__(self, spec: JobSpec):
-        import ray.train
-        import ray.train.torch
-
+    def __init__(self, spec: JobSpec, rank: int | None = None, world_size: int | None = None):
+        """``rank``/``world_size`` None: read them from the Ray Train context (the Ray launcher)."""
         self.spec = spec
         self.config = config = TrainConfig.model_validate(spec.config)
-        context = ray.train.get_context()
-        self.rank, self.world_size = context.get_world_rank(), context.get_world_size()
+        on_ray = rank is None or world_size is None
+        if on_ray:
+            import ray.train
+
+            context = ray.train.get_context()
+            rank, world_size = context.get_world_rank(), context.get_world_size()
+        assert rank is not None and world_size is not None
+        self.rank, self.world_size = rank, world_size
         self.out_dir = Path(spec.out_dir)
         self.checkpoint_dir = self.out_dir / checkpoint.CHECKPOINTS
         if not config.trainer.use_gpu:
             torch.set_num_threads(config.trainer.cpus_per_worker)
-        self.device = ray.train.torch.get_device() if config.trainer.use_gpu else torch.device("cpu")
+        self.device = self._device(on_ray)
         torch.manual_seed(config.trainer.seed)
 
         # ---- data: every rank loads the same pool and computes the same batches
@@ -200,6 +225,15 @@ class Trainer:
                 if "visual" in name.split("."):
                     param.requires_grad_(False)
         return model
+
+    def _device(self, on_ray: bool) -> torch.device:
+        if not self.config.trainer.use_gpu:
+            return torch.device("cpu")
+        if on_ray:
+            import ray.train.torch
+
+            return ray.train.torch.get_device()
+        return torch.device("cuda", self.rank % torch.cuda.device_count())
 
     def _deepspeed_engine(self, model: torch.nn.Module) -> Any:
         """AdamW (+ linear warm-up, then constant) on the trainable parameters, wrapped by DeepSpeed."""
