@@ -89,7 +89,6 @@ class Timer:
             self.seconds[f"timing_s/{phase}"] = time.perf_counter() - started
 
 
-@flow(name="mmupt-round", log_prints=True)
 def round_tags(campaign_dir: Path, round_index: int) -> dict[str, str]:
     """What identifies a round's MLflow run across re-runs of the campaign."""
     return {
@@ -99,6 +98,7 @@ def round_tags(campaign_dir: Path, round_index: int) -> dict[str, str]:
     }
 
 
+@flow(name="mmupt-round", log_prints=True, flow_run_name="{config.name}-round-{round_index}")
 def round_flow(
     config: CampaignConfig,
     campaign_dir: Path,
@@ -313,7 +313,7 @@ def write_summary(
     return summary
 
 
-@flow(name="mmupt-campaign", log_prints=True)
+@flow(name="mmupt-campaign", log_prints=True, flow_run_name="{config.name}-campaign")
 def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
     """Continual self-improvement: baseline round 0, then up to ``config.rounds`` UPT rounds."""
     logger = get_run_logger()
