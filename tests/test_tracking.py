@@ -66,9 +66,11 @@ def test_reruns_reuse_runs_close_stale_ones_and_register_a_checkpoint_once(store
     from mlflow import MlflowClient
 
     campaign_tags = {tracking.ROLE_TAG: "campaign", tracking.CAMPAIGN_DIR_TAG: str(tmp_path.resolve())}
-    with tracking.run("campaign", params={"rounds": 2}, reuse=campaign_tags) as first:
-        with tracking.run("round-1", parent_run_id=first.info.run_id) as stage:
-            pass
+    with (
+        tracking.run("campaign", params={"rounds": 2}, reuse=campaign_tags) as first,
+        tracking.run("round-1", parent_run_id=first.info.run_id) as stage,
+    ):
+        pass
     client = MlflowClient()
     assert client.get_run(stage.info.run_id).data.tags[tracking.CAMPAIGN_DIR_TAG] == str(tmp_path.resolve())
 
