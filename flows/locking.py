@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import mmupt
 from mmupt.errors import MmuptError
@@ -46,20 +47,28 @@ def check_compatible(out_dir: Path, config: CampaignConfig) -> None:
         )
 
 
+def lock_or_refuse(handle: IO[str], out_dir: Path) -> None:
+    """Take the exclusive lock on an open lock file, or refuse with the holder's pid in one line."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise MmuptError(
+            f"{out_dir}: a campaign is already running there ({holder}); wait for it or use another --out"
+        ) from None
+
+
 @contextlib.contextmanager
 def campaign_lock(out_dir: Path, config: CampaignConfig) -> Iterator[None]:
     """Hold an exclusive lock on ``out_dir`` for the whole campaign; a second one is refused at once."""
     out_dir.mkdir(parents=True, exist_ok=True)
     handle = (out_dir / LOCK_FILE).open("a+")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
+        lock_or_refuse(handle, out_dir)
+    except MmuptError:
         handle.close()
-        raise MmuptError(
-            f"{out_dir}: a campaign is already running there ({holder}); wait for it or use another --out"
-        ) from None
+        raise
     try:
         handle.seek(0)
         handle.truncate()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fcntl
 from pathlib import Path
 
-from flows.locking import LOCK_FILE
+from flows.locking import LOCK_FILE, lock_or_refuse
 from mmupt.errors import MmuptError
 from schemas.campaign import CampaignConfig
 
@@ -41,14 +41,7 @@ def check_not_busy(out_dir: Path) -> None:
     if not lock.is_file():
         return
     with lock.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise MmuptError(
-                f"{out_dir}: a campaign is already running there ({holder}); wait for it or use another --out"
-            ) from None
+        lock_or_refuse(handle, out_dir)
         fcntl.flock(handle, fcntl.LOCK_UN)
 
 

@@ -201,13 +201,15 @@ class _Equivalence:
 
     def __init__(self, answers: list[str], config: VoteConfig, batch: SymbolicBudget | None) -> None:
         self.exact_only = config.max_symbolic_pairs == 0
+        self.known: dict[tuple[str, str], bool | None] = {}
         open_pairs: list[tuple[str, str]] = []
         capped = False
         for later, answer in enumerate(answers):
             for earlier in answers[:later]:
                 if self.exact_only:
                     break
-                if fast_verdict(answer, earlier) is None:
+                verdict = self.known[(answer, earlier)] = fast_verdict(answer, earlier)
+                if verdict is None:
                     if len(open_pairs) >= config.max_symbolic_pairs:
                         capped = True
                         break
@@ -219,7 +221,7 @@ class _Equivalence:
     def same(self, a: str, b: str) -> bool:
         if self.exact_only:
             return equivalence_key(a) == equivalence_key(b)
-        verdict = fast_verdict(a, b)
+        verdict = self.known[(a, b)] if (a, b) in self.known else fast_verdict(a, b)
         if verdict is not None:
             return verdict
         return self.verdicts.get(symbolic_pair(a, b), False)

@@ -184,8 +184,9 @@ def _is_choice_listing(line: str, choices: list[str]) -> bool:
 
 
 def _last_option_mark(text: str, choices: list[str]) -> str | None:
-    for line in reversed(text.splitlines()):
-        if _is_choice_listing(line, choices) and len(text.splitlines()) > 1:
+    lines = text.splitlines()
+    for line in reversed(lines):
+        if len(lines) > 1 and _is_choice_listing(line, choices):
             continue
         for match in reversed(list(_OPTION_MARK_RE.finditer(line))):
             letter = next(group for group in match.groups() if group)
