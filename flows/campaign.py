@@ -1,6 +1,7 @@
 """Prefect flows: one UPT round, and the continual campaign that repeats it.
 
-    round k:  synthesize (model k) -> mix -> train -> evaluate -> gate
+    round k:  [window k of the pool ->] synthesize (model k) -> mix -> train (seed + k - 1)
+              -> evaluate -> gate
     campaign: round 0 (bootstrap + ingest + premise check + baseline evaluation), then rounds 1..N;
               round k+1 starts from the promoted model of round k; stop after N rounds, on collapse,
               or after M rejected rounds in a row. A failed premise (majority@n no better than
@@ -28,7 +29,15 @@ from mmupt.errors import NothingSurvivedError, PremiseFailedError
 from mmupt.store import MODEL_DIR, read_manifest
 from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
 from stages.compare import compare_campaign, plot_comparison, plot_training_curves
-from stages.gate import collapse_reason, gate, read_train_metrics, round_signals, suite_scores
+from stages.gate import (
+    campaign_stop,
+    champion_record,
+    collapse_reason,
+    gate,
+    read_train_metrics,
+    round_signals,
+    suite_scores,
+)
 from stages.premise import premise_figures, premise_record, premise_verdict, stop_message
 from tasks.caching import output_ready
 from tasks.reporting import publish_round_report
@@ -41,6 +50,7 @@ from tasks.stages import (
     sft_task,
     synthesize_task,
     train_task,
+    window_task,
     world_task,
 )
 from tasks.tracking import prefect_ids
@@ -89,6 +99,15 @@ class Timer:
             self.seconds[f"timing_s/{phase}"] = time.perf_counter() - started
 
 
+def round_metrics(record: dict[str, Any]) -> dict[str, float]:
+    """What the campaign run logs at ``step=k`` for round k: its scores, training signals and the gate."""
+    return {
+        **{f"eval/{n}": v for n, v in record["scores"].items()},
+        **record["signals"],
+        "gate/promoted": float(record["promote"]),
+    }
+
+
 def round_tags(campaign_dir: Path, round_index: int) -> dict[str, str]:
     """What identifies a round's MLflow run across re-runs of the campaign."""
     return {
@@ -110,7 +129,7 @@ def round_flow(
     probe_history: list[float],
     parent_run_id: str | None = None,
 ) -> dict[str, Any]:
-    """One round: synthesize -> mix -> train -> evaluate -> gate. Returns the round's record."""
+    """One round: [window ->] synthesize -> mix -> train -> evaluate -> gate. Returns the round's record."""
     logger = get_run_logger()
     round_dir = campaign_dir / f"round-{round_index}"
     timer = Timer()
@@ -121,6 +140,18 @@ def round_flow(
         reuse=round_tags(campaign_dir, round_index),
     ) as active:
         run_id = active.info.run_id
+        window = config.round_window(round_index)
+        if window is not None:  # the round's own prompts: synthesis and training both start from them
+            samples_dir = timer(
+                "window",
+                run_stage,
+                window_task,
+                config,
+                round_dir / "window",
+                samples_dir,
+                window,
+                parent_run_id=run_id,
+            )
         synthetic = None
         ratio = config.synthesize.synthetic_ratio if config.synthesize is not None else 0.0
         synthesis_note = None
@@ -161,7 +192,7 @@ def round_flow(
             round_dir / "train",
             mixed,
             model_dir,
-            config.train,
+            config.round_train(round_index),
             parent_run_id=run_id,
         )
         new_model = trained / MODEL_DIR
@@ -374,7 +405,7 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 )
                 raise PremiseFailedError(stop)
 
-            rejections, probe_history, stop_reason = 0, [], f"finished {config.rounds} rounds"
+            probe_history, stop_reason = [], f"finished {config.rounds} rounds"
             for k in range(1, config.rounds + 1):
                 record = round_flow(
                     config,
@@ -388,25 +419,13 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                     parent_run_id=parent_id,
                 )
                 history.append(record)
-                tracking.log_metrics(
-                    {
-                        **{f"eval/{n}": v for n, v in record["scores"].items()},
-                        **record["signals"],
-                        "gate/promoted": float(record["promote"]),
-                    },
-                    step=k,
-                )
+                tracking.log_metrics(round_metrics(record), step=k)
                 if "label/accuracy" in record["signals"]:
                     probe_history.append(record["signals"]["label/accuracy"])
                 if record["promote"]:
-                    champion, champion_scores, rejections = Path(record["model_dir"]), record["scores"], 0
-                else:
-                    rejections += 1
-                if record["collapse"]:
-                    stop_reason = f"stopped after round {k}: self-reward collapse ({record['collapse']})"
-                    break
-                if rejections >= config.gate.max_consecutive_rejections:
-                    stop_reason = f"stopped after round {k}: {rejections} rejected rounds in a row"
+                    champion, champion_scores = Path(record["model_dir"]), record["scores"]
+                if (why := campaign_stop(history, config.gate)) is not None:
+                    stop_reason = f"stopped after round {k}: {why}"
                     break
             summary = write_summary(
                 config, out_dir, champion, champion_scores, stop_reason, history, parent_id
@@ -415,38 +434,80 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def rerun_round(config: CampaignConfig, out_dir: Path, round_index: int) -> dict[str, Any]:
-    """Run round ``round_index`` of an existing campaign from the champion before it (cached stages skip)."""
-    from mmupt.errors import MmuptError
+def continue_campaign(
+    config: CampaignConfig, out_dir: Path, round_index: int | None = None
+) -> dict[str, Any]:
+    """Run round ``round_index`` of an existing campaign, or its next round (None), and update its summary.
+
+    The round starts from the champion before it (finished stages are cached). The next round is
+    refused when the campaign has stopped (collapse, or ``max_consecutive_rejections`` rejected
+    rounds): a nightly schedule must not train on after the gate said stop. An explicit
+    ``round_index`` always runs (re-running a round after a crash, or overriding the stop).
+    ``campaign.summary.json`` and the campaign's MLflow run (metrics at ``step=k``) then hold the
+    round, so the next call continues from it.
+    """
+    from mmupt.errors import CampaignStoppedError, MmuptError
 
     out_dir = Path(out_dir).resolve()
     summary_path = out_dir / "campaign.summary.json"
     if not summary_path.is_file():
         raise MmuptError(f"{out_dir}: no campaign.summary.json; run `mmupt campaign` first")
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    rounds: list[dict[str, Any]] = summary["rounds"]
+    if round_index is None:
+        round_index = max((r["round"] for r in rounds), default=0) + 1
+        if (why := campaign_stop(rounds, config.gate)) is not None:
+            raise CampaignStoppedError(
+                f"{out_dir}: campaign {config.name!r} stopped after round {round_index - 1}: {why}; "
+                f"run `mmupt round --round {round_index}` to train one more round anyway, or start a new "
+                "campaign from its champion"
+            )
     if round_index < 1:
         raise MmuptError(f"--round must be >= 1 (round 0 is the baseline), got {round_index}")
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
     premise = summary.get("premise")
     if premise is not None and config.premise is not None:
         # The same stop rule as the campaign, under the current min_gain / require_premise.
         record = {**premise, "verdict": premise_verdict(premise, config.premise)}
         if (stop := stop_message(record, config.premise)) is not None:
             raise PremiseFailedError(stop)
-    earlier = [r for r in summary["rounds"] if r["round"] < round_index]
-    champion = next((r for r in reversed(earlier) if r["promote"]), summary["rounds"][0])
+    if not any(r["round"] == 0 for r in rounds):
+        raise MmuptError(f"{out_dir}: the campaign has no finished round 0; run `mmupt campaign` first")
+    earlier = [r for r in rounds if r["round"] < round_index]
+    champion = champion_record(earlier)
     probes = [r["signals"]["label/accuracy"] for r in earlier if "label/accuracy" in r.get("signals", {})]
     world = out_dir / "round-0" / "world"
     with campaign_lock(out_dir, config):
         tracking.use_campaign(out_dir, config.name)
         tracking.close_interrupted_runs(out_dir)
-        return round_flow(
-            config,
-            out_dir,
-            round_index,
-            Path(champion["model_dir"]),
-            out_dir / "round-0" / "ingest",
-            world if world.is_dir() else None,
-            champion["scores"],
-            probes,
-            parent_run_id=summary["mlflow_run_id"],
-        )
+        with tracking.run(
+            "campaign",
+            tags={"campaign": config.name},
+            reuse={tracking.ROLE_TAG: "campaign", tracking.CAMPAIGN_DIR_TAG: str(out_dir)},
+        ) as parent:
+            record = round_flow(
+                config,
+                out_dir,
+                round_index,
+                Path(champion["model_dir"]),
+                out_dir / "round-0" / "ingest",
+                world if world.is_dir() else None,
+                champion["scores"],
+                probes,
+                parent_run_id=parent.info.run_id,
+            )
+            tracking.log_metrics(round_metrics(record), step=round_index)
+            history = sorted(
+                [r for r in rounds if r["round"] != round_index] + [record], key=lambda r: r["round"]
+            )
+            latest = champion_record(history)
+            why = campaign_stop(history, config.gate)
+            write_summary(
+                config,
+                out_dir,
+                Path(latest["model_dir"]),
+                latest["scores"],
+                f"round {round_index} run on its own" + (f"; stopped: {why}" if why else ""),
+                history,
+                parent.info.run_id,
+            )
+    return record

@@ -26,8 +26,12 @@ def campaign_from_file(config_path: str, out_dir: str) -> dict:
 
 
 @flow(name="mmupt-round-from-file")
-def round_from_file(config_path: str, out_dir: str, round_index: int) -> dict:
-    """Run one round of the campaign at ``out_dir`` from its current champion."""
-    from flows.campaign import rerun_round
+def round_from_file(config_path: str, out_dir: str, round_index: int | None = None) -> dict:
+    """The next round of the campaign at ``out_dir`` (or round ``round_index``), from its champion.
 
-    return rerun_round(load_config(CampaignConfig, config_path), Path(out_dir), round_index)
+    Scheduled nightly with no ``round_index``, it continues the campaign one round per run and
+    stops (fails with the reason) once the campaign's stop rule holds.
+    """
+    from flows.campaign import continue_campaign
+
+    return continue_campaign(load_config(CampaignConfig, config_path), Path(out_dir), round_index)

@@ -33,3 +33,7 @@ class NothingSurvivedError(MmuptError):
 
 class PremiseFailedError(MmuptError):
     """Round 0's premise check failed: the majority vote is no better label than the greedy answer."""
+
+
+class CampaignStoppedError(MmuptError):
+    """The campaign's stop rule holds (collapse, or too many rejected rounds): no next round."""

@@ -86,6 +86,14 @@ class CollapseConfig(StrictModel):
     )
 
 
+class RoundWindow(StrictModel):
+    """Which original prompts round ``index`` (1-based) trains on: window ``index`` of a seeded order."""
+
+    index: int = Field(ge=1)
+    size: int = Field(ge=1)
+    seed: int = Field(description="Seeds the order; the same for every round of a campaign.")
+
+
 class CampaignConfig(StrictModel):
     """Everything a campaign needs; each section is the config of the stage that consumes it."""
 
@@ -93,6 +101,16 @@ class CampaignConfig(StrictModel):
         "embedded", pattern=r"^[A-Za-z0-9_.-]+$", description="Campaign (and MLflow experiment) name."
     )
     rounds: int = Field(2, ge=1, description="Unsupervised rounds after the baseline (round 0).")
+    prompts_per_round: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Each round trains on the next N original prompts of one seeded order of the unlabeled pool: "
+            "disjoint windows across rounds until the pool is used up, then it wraps. Continual rounds "
+            "need new data: a round that relabels what the last one learned gets no new information. "
+            "null: every round draws from the whole pool."
+        ),
+    )
     embedded: EmbeddedConfig | None = Field(
         default_factory=EmbeddedConfig,
         description="Build world + tiny model + first SFT; null for a real model.",
@@ -179,3 +197,18 @@ class CampaignConfig(StrictModel):
                     "is 0; set it > 0, point premise.data at a labelled dev set, or set premise: null"
                 )
         return self
+
+    def round_window(self, round_index: int) -> RoundWindow | None:
+        """Round ``round_index``'s window of the unlabeled pool, or None (``prompts_per_round`` unset)."""
+        if self.prompts_per_round is None:
+            return None
+        return RoundWindow(index=round_index, size=self.prompts_per_round, seed=self.train.trainer.seed)
+
+    def round_train(self, round_index: int) -> TrainConfig:
+        """Round ``round_index``'s training config: the trainer seed moves on by one per round.
+
+        Round 1 keeps ``trainer.seed``. Without this, a round that follows a rejected round starts
+        from the same champion with the same seed, prompts and config, and retrains bit-identically.
+        """
+        trainer = self.train.trainer.model_copy(update={"seed": self.train.trainer.seed + round_index - 1})
+        return self.train.model_copy(update={"trainer": trainer})

@@ -16,8 +16,10 @@ Pure functions over numbers the other stages already wrote (evaluation ``scores`
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 
@@ -122,3 +124,29 @@ def collapse_reason(
         if best - probe > config.max_probe_drop:
             return f"pseudo-label accuracy {probe:.3f} fell {best - probe:.3f} below its best {best:.3f}"
     return None
+
+
+def campaign_stop(history: Sequence[Mapping[str, Any]], config: GateConfig) -> str | None:
+    """Why a campaign stops after the last round of ``history`` (round records, round 0 first), or None.
+
+    One rule for every path that runs rounds (the campaign loop and a scheduled "next round"):
+    the last round flagged collapse, or the last ``max_consecutive_rejections`` rounds were rejected.
+    """
+    if not history:
+        return None
+    last = history[-1]
+    if last.get("collapse"):
+        return f"self-reward collapse ({last['collapse']})"
+    rejections = 0
+    for record in reversed(history[1:]):
+        if record["promote"]:
+            break
+        rejections += 1
+    if rejections >= config.max_consecutive_rejections:
+        return f"{rejections} rejected rounds in a row"
+    return None
+
+
+def champion_record(history: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The record of the newest promoted round (round 0, the baseline, counts as promoted)."""
+    return next(r for r in reversed(history) if r["promote"])

@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect import task
 
 from mmupt.store import read_manifest
-from schemas.campaign import WORLD_BENCHMARKS, BenchmarkSpec
+from schemas.campaign import WORLD_BENCHMARKS, BenchmarkSpec, RoundWindow
 from schemas.evaluate import EvalConfig
 from schemas.ingest import IngestConfig
 from schemas.model import TinyModelConfig
@@ -98,6 +98,18 @@ def synthesize_task(
 
     with stage_run("synthesize", parent_run_id, config):
         log_manifest(run_synthesize(samples_dir, model_dir, out_dir, config), "synthesize")
+    return str(out_dir)
+
+
+@task(name="window", **STAGE_TASK)
+def window_task(
+    samples_dir: Path, window: RoundWindow, out_dir: Path, parent_run_id: str | None = None
+) -> str:
+    """The round's original prompts: its window of the unlabeled pool (``prompts_per_round``)."""
+    from stages.mix import run_window
+
+    with stage_run("window", parent_run_id, window):
+        log_manifest(run_window(samples_dir, window, out_dir), "window")
     return str(out_dir)
 
 

@@ -166,8 +166,8 @@ def test_mlflow_layout(campaign):
         "plots/training_curves.png"
     ]
     versions = client.search_model_versions(f"name='{config.name}-model'")
-    # the baseline and every round's model, each distinct checkpoint once: a round that retrains
-    # bit-identically (same champion, seed and data after a rejection) adds no version
+    # the baseline and every round's model, each distinct checkpoint once (a checkpoint registered
+    # again, e.g. by a re-run round, adds no version)
     checkpoints = {tracking.checkpoint_hash(r["model_dir"]) for r in summary["rounds"]}
     assert len(versions) == len(checkpoints) >= 2
     assert {v.tags[tracking.CONTENT_HASH_TAG] for v in versions} == checkpoints
@@ -225,6 +225,38 @@ def test_second_campaign_on_same_dir_is_refused(campaign):
         campaign_lock(out, config),
     ):
         pass
+
+
+@pytest.mark.slow
+def test_next_round_continues_the_campaign(campaign):
+    """`mmupt round` with no --round (the nightly deployment): round 3 from the champion, recorded."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from flows.campaign import continue_campaign
+    from mmupt import tracking
+    from mmupt.store import config_hash, read_manifest
+
+    out, config, summary, _ = campaign
+    record = continue_campaign(config, out)
+    assert record["round"] == 3
+    after = json.loads((out / "campaign.summary.json").read_text())
+    assert [r["round"] for r in after["rounds"]] == [0, 1, 2, 3]
+    assert after["stop_reason"] == "round 3 run on its own"
+    promoted = [r for r in after["rounds"] if r["promote"]][-1]
+    assert after["champion"] == promoted["model_dir"]
+    # each round trains with its own seed, so it never repeats the round before it bit for bit
+    for k in (1, 2, 3):
+        trained_with = read_manifest(out / f"round-{k}" / "train").config_hash
+        assert trained_with == config_hash(config.round_train(k))
+        assert config.round_train(k).trainer.seed == config.train.trainer.seed + k - 1
+    hashes = {tracking.checkpoint_hash(out / f"round-{k}" / "train" / "model") for k in (1, 2, 3)}
+    assert len(hashes) == 3
+    # the campaign's MLflow run (the same run, resumed) charts the new round at step 3
+    mlflow.set_tracking_uri(after["tracking_uri"])
+    assert after["mlflow_run_id"] == summary["mlflow_run_id"]
+    steps = MlflowClient().get_metric_history(after["mlflow_run_id"], "gate/promoted")
+    assert sorted(m.step for m in steps) == [1, 2, 3]
 
 
 def test_incompatible_directory_is_refused(tmp_path):

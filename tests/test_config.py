@@ -58,3 +58,18 @@ def test_config_hash_is_stable_and_sensitive():
     assert a.config_hash() == b.config_hash()
     b.sft.epochs = 3.0
     assert a.config_hash() != b.config_hash()
+
+
+def test_each_round_trains_with_its_own_seed_and_window():
+    """Round 1 keeps the configured seed; later rounds move on, so a round after a rejection differs."""
+    from schemas.campaign import CampaignConfig
+
+    config = CampaignConfig.model_validate({"train": {"trainer": {"seed": 5}}})
+    assert [config.round_train(k).trainer.seed for k in (1, 2, 3)] == [5, 6, 7]
+    assert config.train.trainer.seed == 5  # the campaign's own config is untouched
+    assert config.round_window(2) is None
+    windowed = config.model_copy(update={"prompts_per_round": 64})
+    window = windowed.round_window(3)
+    assert (window.index, window.size, window.seed) == (3, 64, 5)
+    with pytest.raises(ValueError, match="prompts_per_round"):
+        CampaignConfig.model_validate({"prompts_per_round": 0})

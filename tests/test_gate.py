@@ -71,3 +71,32 @@ def test_missing_premise_data_fails_before_any_work(tmp_path):
     config = load_config(CampaignConfig, path)
     with pytest.raises(MmuptError, match=r"dev.parquet"):
         check_inputs(config.model_copy(update={"start_model": None}))  # only the premise path under test
+
+
+def test_one_stop_rule_for_the_campaign_and_its_next_round(tmp_path):
+    """Collapse or N rejected rounds in a row stop the campaign; a scheduled next round is refused."""
+    import json
+
+    from flows.campaign import continue_campaign
+    from mmupt.errors import CampaignStoppedError
+    from schemas.campaign import CampaignConfig, GateConfig
+    from stages.gate import campaign_stop, champion_record
+
+    def record(k: int, promote: bool, collapse: str | None = None) -> dict:
+        return {"round": k, "promote": promote, "collapse": collapse, "model_dir": f"m{k}", "scores": {}}
+
+    gate_config = GateConfig(max_consecutive_rejections=2)
+    history = [record(0, True), record(1, True), record(2, False)]
+    assert campaign_stop(history, gate_config) is None
+    assert champion_record(history)["round"] == 1
+    stopped = [*history, record(3, False)]
+    assert campaign_stop(stopped, gate_config) == "2 rejected rounds in a row"
+    assert campaign_stop([*history, record(3, True, "vote share 0.99")], gate_config).startswith(
+        "self-reward collapse"
+    )
+    assert champion_record(stopped)["round"] == 1
+
+    (tmp_path / "campaign.summary.json").write_text(json.dumps({"premise": None, "rounds": stopped}))
+    config = CampaignConfig(gate=gate_config, premise=None)
+    with pytest.raises(CampaignStoppedError, match=r"stopped after round 3: 2 rejected rounds .*--round 4"):
+        continue_campaign(config, tmp_path)

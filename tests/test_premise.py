@@ -282,7 +282,7 @@ def test_compare_and_the_demo_table_show_the_premise(tmp_path):
 
 
 def test_rerunning_a_round_applies_the_same_stop_rule(tmp_path):
-    from flows.campaign import rerun_round
+    from flows.campaign import continue_campaign
     from mmupt.errors import PremiseFailedError
     from schemas.campaign import CampaignConfig
 
@@ -291,10 +291,10 @@ def test_rerunning_a_round_applies_the_same_stop_rule(tmp_path):
     with pytest.raises(
         PremiseFailedError, match=r"majority@8 0.410 <= greedy 0.450 .*require_premise: false"
     ):
-        rerun_round(CampaignConfig(), tmp_path, 1)
+        continue_campaign(CampaignConfig(), tmp_path, 1)
     # a looser min_gain (or require_premise: false) re-decides from the recorded figures and gets past
     # the check (the rerun then fails for want of a finished round 0, which this test does not build)
     for premise in (PremiseConfig(min_gain=-0.05), PremiseConfig(require_premise=False)):
         with pytest.raises(Exception) as past:  # noqa: B017 - any error but the premise one
-            rerun_round(CampaignConfig(premise=premise), tmp_path, 1)
+            continue_campaign(CampaignConfig(premise=premise), tmp_path, 1)
         assert not isinstance(past.value, PremiseFailedError)

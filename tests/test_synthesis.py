@@ -556,3 +556,29 @@ def test_mix_samples_refuses_impossible_mixes():
     clash = synthetic.set_column(0, "id", original.column("id"))
     with pytest.raises(InputDataError, match="none"):
         mix_samples(original, clash, 0.5)
+
+
+def test_round_windows_give_each_round_new_originals(tmp_path):
+    """Consecutive rounds' windows are disjoint until the pool is used up, then they wrap."""
+    from schemas.campaign import RoundWindow
+    from stages.mix import run_window, window_rows
+
+    windows = [window_rows(10, RoundWindow(index=k, size=4, seed=3)) for k in (1, 2, 3)]
+    assert not set(windows[0]) & set(windows[1])
+    assert len(set(windows[0]) | set(windows[1])) == 8
+    assert set(windows[2]) == (set(range(10)) - set(windows[0]) - set(windows[1])) | set(windows[0][:2])
+    assert window_rows(10, RoundWindow(index=1, size=4, seed=3)) == windows[0]  # pure
+    assert window_rows(10, RoundWindow(index=1, size=4, seed=4)) != windows[0]
+    assert sorted(window_rows(3, RoundWindow(index=1, size=4, seed=3))) == [0, 1, 2]  # never repeats a row
+
+    samples = samples_artifact(tmp_path / "samples", samples_table(10))
+    ids = samples_table(10).column("id").to_pylist()
+    taken = []
+    for k in (1, 2):
+        manifest = run_window(samples, RoundWindow(index=k, size=4, seed=3), tmp_path / f"window-{k}")
+        rows = read_table(tmp_path / f"window-{k}", "samples").column("id").to_pylist()
+        assert rows == [ids[i] for i in windows[k - 1]]
+        assert manifest.stats == {"rows": 4, "pool_rows": 10, "window_index": k, "wrapped": False}
+        taken.append(set(rows))
+    assert not taken[0] & taken[1]
+    assert run_window(samples, RoundWindow(index=3, size=4, seed=3), tmp_path / "w3").stats["wrapped"]

@@ -94,20 +94,24 @@ def campaign_command(
 def round_command(
     config: Annotated[Path, typer.Option(help="Campaign YAML (CampaignConfig).")],
     out: Annotated[Path, typer.Option(help="Campaign directory with a finished round 0.")],
-    round_index: Annotated[int, typer.Option("--round", help="Round number k >= 1 to (re)run.")],
+    round_index: Annotated[
+        int | None,
+        typer.Option("--round", help="Round k >= 1 to (re)run; default: the campaign's next round."),
+    ] = None,
 ) -> None:
-    """(Re)run one round of an existing campaign from its current champion (finished stages are cached).
+    """Run the next round of an existing campaign (or re-run round k) from the champion before it.
 
-    Example: mmupt round --config configs/demo.yaml --out runs/campaign --round 1
+    Finished stages are cached; the campaign's summary and MLflow run are updated with the round.
+    Example: mmupt round --config configs/demo.yaml --out runs/campaign
     """
     campaign_config = load_config(CampaignConfig, config)
     preflight(campaign_config, out)
     configure()
-    from flows.campaign import rerun_round
+    from flows.campaign import continue_campaign
 
-    record = rerun_round(campaign_config, out, round_index)
+    record = continue_campaign(campaign_config, out, round_index)
     console.print(
-        f"round {round_index}: {'promoted' if record['promote'] else 'rejected'} — {record['decision']}"
+        f"round {record['round']}: {'promoted' if record['promote'] else 'rejected'} — {record['decision']}"
     )
 
 
