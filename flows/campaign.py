@@ -27,6 +27,7 @@ from flows.preflight import check_inputs
 from mmupt import tracking
 from mmupt.errors import NothingSurvivedError, PremiseFailedError
 from mmupt.store import MODEL_DIR, read_manifest
+from schemas import metrics
 from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
 from stages.compare import compare_campaign, plot_comparison, plot_training_curves
 from stages.gate import (
@@ -96,15 +97,15 @@ class Timer:
         try:
             return fn(*args, **kwargs)
         finally:
-            self.seconds[f"timing_s/{phase}"] = time.perf_counter() - started
+            self.seconds[metrics.timing_metric(phase)] = time.perf_counter() - started
 
 
 def round_metrics(record: dict[str, Any]) -> dict[str, float]:
     """What the campaign run logs at ``step=k`` for round k: its scores, training signals and the gate."""
     return {
-        **{f"eval/{n}": v for n, v in record["scores"].items()},
+        **{metrics.eval_metric(n): v for n, v in record["scores"].items()},
         **record["signals"],
-        "gate/promoted": float(record["promote"]),
+        metrics.GATE_PROMOTED: float(record["promote"]),
     }
 
 
@@ -218,10 +219,10 @@ def round_flow(
         (round_dir / "decision.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         tracking.log_metrics(
             {
-                **{f"eval/{k}": v for k, v in scores.items()},
+                **{metrics.eval_metric(k): v for k, v in scores.items()},
                 **signals,
                 **timer.seconds,
-                "gate/promoted": float(decision.promote),
+                metrics.GATE_PROMOTED: float(decision.promote),
             }
         )
         curves = plot_training_curves(trained / "metrics.jsonl", round_dir / "training_curves.png")
@@ -236,7 +237,7 @@ def round_flow(
             tags={
                 "round": str(round_index),
                 "gate": "promoted" if decision.promote else "rejected",
-                **{f"eval/{k}": f"{v:.4f}" for k, v in scores.items()},
+                **{metrics.eval_metric(k): f"{v:.4f}" for k, v in scores.items()},
             },
         )
         logger.info(
@@ -370,7 +371,9 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 figures = premise_figures(premise) if premise is not None else {}
                 evals = evaluate_suite(config, champion, world_dir, out_dir / "round-0", r0.info.run_id)
                 champion_scores = suite_scores(evals, config.benchmarks)
-                tracking.log_metrics({**{f"eval/{k}": v for k, v in champion_scores.items()}, **figures})
+                tracking.log_metrics(
+                    {**{metrics.eval_metric(k): v for k, v in champion_scores.items()}, **figures}
+                )
                 tracking.register_model(
                     champion,
                     f"{config.name}-model",
@@ -392,7 +395,9 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
             }
             (out_dir / "round-0" / "decision.json").write_text(json.dumps(baseline, indent=2, sort_keys=True))
             history.append(baseline)
-            tracking.log_metrics({**{f"eval/{k}": v for k, v in champion_scores.items()}, **figures}, step=0)
+            tracking.log_metrics(
+                {**{metrics.eval_metric(k): v for k, v in champion_scores.items()}, **figures}, step=0
+            )
             if stop is not None:
                 write_summary(
                     config,
@@ -420,8 +425,8 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 )
                 history.append(record)
                 tracking.log_metrics(round_metrics(record), step=k)
-                if "label/accuracy" in record["signals"]:
-                    probe_history.append(record["signals"]["label/accuracy"])
+                if metrics.LABEL_ACCURACY in record["signals"]:
+                    probe_history.append(record["signals"][metrics.LABEL_ACCURACY])
                 if record["promote"]:
                     champion, champion_scores = Path(record["model_dir"]), record["scores"]
                 if (why := campaign_stop(history, config.gate)) is not None:
@@ -474,7 +479,11 @@ def continue_campaign(
         raise MmuptError(f"{out_dir}: the campaign has no finished round 0; run `mmupt campaign` first")
     earlier = [r for r in rounds if r["round"] < round_index]
     champion = champion_record(earlier)
-    probes = [r["signals"]["label/accuracy"] for r in earlier if "label/accuracy" in r.get("signals", {})]
+    probes = [
+        r["signals"][metrics.LABEL_ACCURACY]
+        for r in earlier
+        if metrics.LABEL_ACCURACY in r.get("signals", {})
+    ]
     world = out_dir / "round-0" / "world"
     with campaign_lock(out_dir, config):
         tracking.use_campaign(out_dir, config.name)

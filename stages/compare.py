@@ -15,6 +15,7 @@ from pathlib import Path
 from mmupt.errors import MmuptError
 from mmupt.paired import PairedResult, mcnemar_exact
 from mmupt.store import duckdb_views
+from schemas import metrics
 from schemas.premise import FIGURES as PREMISE_FIGURES
 from schemas.premise import column as premise_column
 
@@ -96,7 +97,7 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
         rows = (
             con.sql(
                 f"""SELECT TRY_CAST(regexp_extract(filename, 'round-([0-9]+)', 1) AS INTEGER) AS round,
-                       avg("label/accuracy") FROM read_json_auto([{listing}], filename = true, union_by_name = true)
+                       avg("{metrics.LABEL_ACCURACY}") FROM read_json_auto([{listing}], filename = true, union_by_name = true)
                 GROUP BY round"""
             ).fetchall()
             if _has_label_accuracy(con, listing)
@@ -145,7 +146,7 @@ def round_decisions(campaign_dir: Path) -> dict[int, str]:
 
 def _has_label_accuracy(con, listing: str) -> bool:
     columns = con.sql(f"DESCRIBE SELECT * FROM read_json_auto([{listing}], union_by_name = true)").fetchall()
-    return any(col[0] == "label/accuracy" for col in columns)
+    return any(col[0] == metrics.LABEL_ACCURACY for col in columns)
 
 
 def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
@@ -234,7 +235,7 @@ def plot_training_curves(metrics_jsonl: str | Path, out_png: str | Path) -> Path
     if not steps:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key in ("vote/share_mean", "reward/mean", "label/accuracy", "vote/skipped_share"):
+    for key in (metrics.VOTE_SHARE, metrics.REWARD_MEAN, metrics.LABEL_ACCURACY, metrics.VOTE_SKIPPED):
         points = [(s["step"], s[key]) for s in steps if isinstance(s.get(key), int | float)]
         if points:
             ax.plot(*zip(*points, strict=True), marker=".", label=key)

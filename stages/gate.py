@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from mmupt.store import read_table
+from schemas import metrics
 from schemas.campaign import BenchmarkSpec, CollapseConfig, GateConfig
 
 
@@ -90,13 +91,7 @@ def round_signals(steps: list[dict[str, float]], tail: int = 3) -> dict[str, flo
     """Self-reward signals of a round: means over its last ``tail`` steps."""
     last = steps[-tail:]
     signals = {}
-    for key in (
-        "vote/share_mean",
-        "label/accuracy",
-        "reward/mean",
-        "vote/skipped_share",
-        "vote/unanimous_share",
-    ):
+    for key in metrics.ROUND_SIGNALS:
         values = [s[key] for s in last if isinstance(s.get(key), int | float)]
         if values:
             signals[key] = sum(values) / len(values)
@@ -113,12 +108,12 @@ def collapse_reason(
     >>> collapse_reason({"label/accuracy": 0.5}, [0.8, 0.7], CollapseConfig(max_probe_drop=0.1))
     'pseudo-label accuracy 0.500 fell 0.300 below its best 0.800'
     """
-    share = signals.get("vote/share_mean")
+    share = signals.get(metrics.VOTE_SHARE)
     if share is not None and share > config.max_vote_share:
         return (
             f"vote share {share:.3f} > {config.max_vote_share:.3f}: answers no longer depend on the question"
         )
-    probe = signals.get("label/accuracy")
+    probe = signals.get(metrics.LABEL_ACCURACY)
     if probe is not None and probe_history:
         best = max(probe_history)
         if best - probe > config.max_probe_drop:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.app import app
+from schemas import metrics
 from schemas.base import load_config
 from schemas.train import TrainConfig
 
@@ -74,12 +75,12 @@ def summary_table(result) -> Table:  # noqa: ANN001 - TrainResult, imported lazi
         table.add_row("resumed from step", str(result.resumed_from))
     if result.metrics:
         first, last = result.metrics[0], result.metrics[-1]
-        for key in ("reward/mean", "vote/share_mean", "vote/skipped_share", "label/accuracy", "actor/kl"):
+        for key in metrics.TRAINING_SUMMARY:
             if key in last:
                 table.add_row(key, f"{first.get(key, float('nan')):.3f} -> {last[key]:.3f}")
         steps = len(result.metrics)
-        mean = {p: sum(m.get(f"timing_s/{p}", 0.0) for m in result.metrics) / steps for p in PHASES}
-        step_s = sum(m.get("timing_s/step", 0.0) for m in result.metrics) / steps
+        mean = {p: sum(m.get(metrics.timing_metric(p), 0.0) for m in result.metrics) / steps for p in PHASES}
+        step_s = sum(m.get(metrics.timing_metric("step"), 0.0) for m in result.metrics) / steps
         split = ", ".join(f"{p} {mean[p]:.2f}" for p in PHASES if mean[p])
         table.add_row("seconds per step", f"{step_s:.2f} ({split})")
     table.add_row("model", str(result.model_dir))

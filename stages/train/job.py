@@ -41,6 +41,7 @@ from mmupt.store import (
     read_manifest,
 )
 from schemas.artifacts import ROLLOUTS
+from schemas.metrics import KL, LABEL_ACCURACY
 from schemas.train import TrainConfig
 from stages.train import checkpoint
 from stages.train.config import resolve_deepspeed
@@ -396,9 +397,9 @@ def _progress_line(m: dict[str, float]) -> str:
         f"vote {m.get('vote/share_mean', 0):.2f}",
         f"skipped {m.get('vote/skipped_share', 0):.0%}",
     ]
-    if "label/accuracy" in m:
+    if LABEL_ACCURACY in m:
         parts.append(f"label acc {m['label/accuracy']:.2f}")
-    if "actor/kl" in m:
+    if KL in m:
         parts.append(f"kl {m['actor/kl']:.4f}")
     parts.append(f"{m.get('timing_s/step', 0):.1f}s/step")
     if not m.get("step/trained"):

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from mmupt.answers import answers_equivalent, extract_answer
 from mmupt.errors import MmuptError
+from schemas import metrics
 from schemas.engine import SamplingParams
 from schemas.train import TrainConfig
 from stages.train.data import Prompt, PromptPool, PromptSampler, shard
@@ -139,7 +140,7 @@ def teacher_stats(labels: dict[str, TeacherLabel], prompts: Sequence[Prompt]) ->
     judged = [
         answers_equivalent(t.label, oracle[pid]) for pid, t in labelled.items() if pid in oracle and t.label
     ]
-    out = {"teacher/prompts": float(len(labels)), "teacher/labelled_share": len(labelled) / n}
+    out = {metrics.TEACHER_PROMPTS: float(len(labels)), metrics.TEACHER_LABELLED_SHARE: len(labelled) / n}
     if judged:
-        out["teacher/label_accuracy"] = sum(judged) / len(judged)
+        out[metrics.TEACHER_LABEL_ACCURACY] = sum(judged) / len(judged)
     return out

@@ -31,6 +31,14 @@ from mmupt.errors import MmuptError
 from mmupt.modeling.loader import load_model_and_processor
 from mmupt.rl import compute_advantages
 from schemas.artifacts import ROLLOUTS
+from schemas.metrics import (
+    LABEL_ACCURACY,
+    REWARD_MEAN,
+    VOTE_SHARE,
+    VOTE_SKIPPED,
+    VOTE_UNANIMOUS,
+    timing_metric,
+)
 from schemas.train import TrainConfig
 from stages.train import checkpoint
 from stages.train.config import precision, zero_stage
@@ -510,10 +518,10 @@ def step_metrics(parts: list[dict[str, Any]], trainable_sequences: int) -> dict[
     rewards = [r for g in labelled for r in g["rewards"]]
     responses = sum(g["n_responses"] for g in groups)
     out: dict[str, float] = {
-        "reward/mean": sum(rewards) / len(rewards) if rewards else 0.0,
-        "vote/share_mean": sum(g["vote_share"] for g in groups) / n_groups,
-        "vote/skipped_share": 1 - len(labelled) / n_groups,
-        "vote/unanimous_share": sum(g["unanimous"] for g in groups) / n_groups,
+        REWARD_MEAN: sum(rewards) / len(rewards) if rewards else 0.0,
+        VOTE_SHARE: sum(g["vote_share"] for g in groups) / n_groups,
+        VOTE_SKIPPED: 1 - len(labelled) / n_groups,
+        VOTE_UNANIMOUS: sum(g["unanimous"] for g in groups) / n_groups,
         "vote/valid_share": sum(g["n_valid"] for g in groups) / responses if responses else 0.0,
         "adv/zero_std_share": sum(g["zero_std"] for g in labelled) / len(labelled) if labelled else 0.0,
         "step/trainable_groups": float(len(labelled)),
@@ -526,7 +534,7 @@ def step_metrics(parts: list[dict[str, Any]], trainable_sequences: int) -> dict[
         out[f"vote/skipped/{reason}"] = float(count)
     judged = [g["label_correct"] for g in labelled if g["label_correct"] is not None]
     if judged:
-        out["label/accuracy"] = sum(judged) / len(judged)
+        out[LABEL_ACCURACY] = sum(judged) / len(judged)
     tokens = sum(part["actor_tokens"] for part in parts)
     if tokens:
         for key in ACTOR_METRICS:
@@ -543,7 +551,7 @@ def step_metrics(parts: list[dict[str, Any]], trainable_sequences: int) -> dict[
     out["response/untrainable"] = float(sum(part["untrainable"] for part in parts))
     phases = {phase for part in parts for phase in part["seconds"]}
     for phase in sorted(phases):
-        out[f"timing_s/{phase}"] = max(part["seconds"].get(phase, 0.0) for part in parts)
-    rollout_s = out.get("timing_s/rollout", 0.0)
+        out[timing_metric(phase)] = max(part["seconds"].get(phase, 0.0) for part in parts)
+    rollout_s = out.get(timing_metric("rollout"), 0.0)
     out["perf/tokens_per_s"] = generated / rollout_s if rollout_s else 0.0
     return out
