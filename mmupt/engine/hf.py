@@ -11,6 +11,7 @@ is what the equivalence test and the benchmark compare against.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,6 +48,11 @@ class HFEngine:
         banned_ids = {tokenizer.convert_tokens_to_ids(t) for t in banned}
         unk = tokenizer.unk_token_id
         self.banned_ids = torch.tensor(sorted(i for i in banned_ids if i is not None and i >= 0 and i != unk))
+        # transformers >= 5.2x names the KV cache `cache` and warns on every call that uses the old
+        # `past_key_values`; older releases only know `past_key_values`.
+        self.cache_name = (
+            "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+        )
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, config: EngineConfig | None = None) -> HFEngine:
@@ -101,7 +107,7 @@ class HFEngine:
         inputs = self._encode(requests, repeat=1 if share_prefix else n)
         positions = self._positions(inputs)  # (3, B or B*n, L)
         out = self.model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
-        cache, logits = out.past_key_values, out.logits[:, -1]  # logits: (rows, V)
+        cache, logits = getattr(out, self.cache_name), out.logits[:, -1]  # logits: (rows, V)
         attention = inputs["attention_mask"]
         next_pos = positions.max(dim=-1).values + 1  # (3, rows)
         if share_prefix and n > 1:
@@ -126,10 +132,10 @@ class HFEngine:
                 input_ids=token.unsqueeze(1),
                 attention_mask=attention,
                 position_ids=next_pos.unsqueeze(-1),
-                past_key_values=cache,
                 use_cache=True,
+                **{self.cache_name: cache},
             )
-            cache, logits = out.past_key_values, out.logits[:, -1]
+            cache, logits = getattr(out, self.cache_name), out.logits[:, -1]
             next_pos = next_pos + 1
         tokens = torch.stack(generated, dim=1).cpu() if generated else torch.empty(rows, 0, dtype=torch.long)
         completions = [self._completion(row, stop_ids.cpu()) for row in tokens]

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,6 +128,9 @@ def _free_port() -> int:
 
 
 def _worker_environment() -> None:
+    # DeepSpeed's ZeRO calls a torch.distributed alias that torch deprecates, once per step: noise in
+    # every worker's log that the user can do nothing about.
+    warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*", category=FutureWarning)
     # Before deepspeed is imported: its accelerator is chosen once, at import.
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
