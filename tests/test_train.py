@@ -98,6 +98,13 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.fixture
+def local_rank(monkeypatch):
+    """A clean rendezvous for ``trainer.launcher: local`` (one rank in this process)."""
+    for key in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+
+
 @pytest.fixture(scope="module")
 def random_model(tmp_path_factory) -> Path:
     """A freshly initialised tiny model: it writes no parsable answer."""
@@ -280,20 +287,24 @@ def _same_training(a: Path, b: Path) -> None:
 
 
 @pytest.mark.slow
-def test_self_reward_never_reads_the_hidden_labels(uninterrupted, warm_model, tmp_path):
-    """Label-free by construction: wrong oracle answers change the diagnostics, never the training."""
-    reference, _ = uninterrupted  # online vote, oracle_answer "3" (right)
+def test_self_reward_never_reads_the_hidden_labels(local_rank, warm_model, samples, tmp_path):
+    """Label-free by construction: wrong oracle answers change the diagnostics, never the training.
+
+    One local rank per run: what is tested is the reward's independence from the hidden labels (the
+    Ray and local launchers train identically: see the frozen-teacher test below)."""
+    local = {"trainer.launcher": "local", "trainer.num_workers": 1}
+    right = run_train([samples], warm_model, tmp_path / "online-right", _config(**local))  # oracle "3"
     wrong = _samples_artifact(tmp_path / "wrong", N_PROMPTS, oracle="7")
-    result = run_train([wrong], warm_model, tmp_path / "online-wrong", _config())
-    _same_training(reference.out_dir, result.out_dir)
-    right_acc = [m.get("label/accuracy") for m in reference.metrics]
+    result = run_train([wrong], warm_model, tmp_path / "online-wrong", _config(**local))
+    _same_training(right.out_dir, result.out_dir)
+    right_acc = [m.get("label/accuracy") for m in right.metrics]
     wrong_acc = [m.get("label/accuracy") for m in result.metrics]
     assert right_acc != wrong_acc and all(a in (None, 0.0) for a in wrong_acc)
 
 
 @pytest.mark.slow
 def test_frozen_teacher_labels_once_and_never_reads_the_hidden_labels(
-    ray_cluster, warm_model, samples, tmp_path, monkeypatch
+    ray_cluster, local_rank, warm_model, samples, tmp_path
 ):
     # one worker, two steps: what is tested is the label table and its independence from the oracle
     frozen = {
@@ -304,16 +315,16 @@ def test_frozen_teacher_labels_once_and_never_reads_the_hidden_labels(
         "update.prompts_per_update": 2,
     }
     right = run_train([samples], warm_model, tmp_path / "right", _config(**frozen))
+    # wrong hidden labels, and the same job as one rank in this process without Ray
+    # (trainer.launcher: local): the same labels, rollouts and weights
     wrong_samples = _samples_artifact(tmp_path / "wrong", N_PROMPTS, oracle="7")
-    wrong = run_train([wrong_samples], warm_model, tmp_path / "wrong-run", _config(**frozen))
-    _same_training(right.out_dir, wrong.out_dir)
-    # the same job as one rank in this process, without Ray (trainer.launcher: local): same model
-    for key in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE"):
-        monkeypatch.delenv(key, raising=False)
-    local = run_train(
-        [samples], warm_model, tmp_path / "local", _config(**frozen, **{"trainer.launcher": "local"})
+    wrong = run_train(
+        [wrong_samples],
+        warm_model,
+        tmp_path / "wrong-run",
+        _config(**frozen, **{"trainer.launcher": "local"}),
     )
-    _same_training(right.out_dir, local.out_dir)
+    _same_training(right.out_dir, wrong.out_dir)
 
     labels = read_table(right.out_dir, "rollouts").to_pylist()
     teacher = {r["prompt_id"]: r for r in pq_rows(right.out_dir / "teacher_labels.parquet")}
@@ -337,13 +348,17 @@ def pq_rows(path: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_all_unparsable_steps_are_counted_and_fail_clearly(ray_cluster, random_model, samples, tmp_path):
+def test_all_unparsable_steps_are_counted_and_fail_clearly(local_rank, random_model, samples, tmp_path):
     """An untrained model writes (almost) no parsable answer: every group is skipped, every step says
-    so, no optimizer step is taken, and the job ends with an error that gives the reasons."""
+    so, no optimizer step is taken, and the job ends with an error that gives the reasons.
+
+    One local rank (``trainer.launcher: local``): the counting and the driver's error are the same
+    code as on Ray, without a worker group's start-up."""
     out = tmp_path / "unparsable"
     config = _config(
         **{
             "trainer.num_workers": 1,
+            "trainer.launcher": "local",
             "data.max_steps": 2,
             "rollout.max_response_length": 3,
             "update.prompts_per_update": 4,
@@ -366,12 +381,13 @@ def test_all_unparsable_steps_are_counted_and_fail_clearly(ray_cluster, random_m
 
 
 @pytest.mark.slow
-def test_no_update_can_publish_the_unchanged_model_when_asked(ray_cluster, random_model, samples, tmp_path):
+def test_no_update_can_publish_the_unchanged_model_when_asked(local_rank, random_model, samples, tmp_path):
     """trainer.on_no_update: warn (for campaigns whose gate decides) publishes with trained_steps 0."""
     out = tmp_path / "warn"
     config = _config(
         **{
             "trainer.num_workers": 1,
+            "trainer.launcher": "local",
             "trainer.on_no_update": "warn",
             "data.max_steps": 1,
             "rollout.max_response_length": 2,
