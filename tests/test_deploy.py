@@ -60,6 +60,8 @@ def test_campaign_against_local_servers(servers, tmp_path):
     config = yaml.safe_load((ROOT / "configs" / "test_campaign.yaml").read_text())
     config.update({"name": "served", "rounds": 1, "synthesize": None})
     config["train"]["data"]["max_steps"] = 1
+    # what is tested is the servers; Ray-launched training is tested by test_campaign and test_train
+    config["train"]["trainer"]["launcher"] = "local"
     config_path = tmp_path / "served.yaml"
     config_path.write_text(yaml.safe_dump(config))
     out = tmp_path / "campaign"
