@@ -259,7 +259,7 @@ def test_next_round_continues_the_campaign(campaign):
     mlflow.set_tracking_uri(after["tracking_uri"])
     assert after["mlflow_run_id"] == summary["mlflow_run_id"]
     steps = MlflowClient().get_metric_history(after["mlflow_run_id"], "gate/promoted")
-    assert sorted(m.step for m in steps) == [1, 2, 3]
+    assert {m.step for m in steps} == {1, 2, 3}  # the earlier re-run test logged steps 1 and 2 again
 
 
 def test_incompatible_directory_is_refused(tmp_path):

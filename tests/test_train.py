@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import re
 from pathlib import Path
@@ -397,6 +398,8 @@ def test_no_update_can_publish_the_unchanged_model_when_asked(local_rank, random
     )
     result = run_train([samples], random_model, out, config)
     assert result.trained_steps == 0 and result.skipped_steps == 1
+    # the local rank's rendezvous variables are removed again: a child process would inherit them
+    assert "MASTER_PORT" not in os.environ
     assert read_manifest(out).stats["trained_steps"] == 0 and read_table(out, "rollouts").num_rows == 16
     before, after = (
         load_file(random_model / "model.safetensors"),

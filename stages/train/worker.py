@@ -110,13 +110,21 @@ def run_local(spec: JobSpec) -> None:
     """One rank in this process, no Ray (``trainer.launcher: local``): a debugger can step through it.
 
     The process group is a world of one over gloo (nccl with a GPU), initialised from the usual
-    environment variables, which are set here unless the caller already did.
+    environment variables, which are set here unless the caller already did (and removed again
+    when the job ends).
     """
     _worker_environment()
     defaults = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "LOCAL_RANK": "0"}
-    for key, value in {**defaults, "WORLD_SIZE": "1"}.items():
-        os.environ.setdefault(key, value)
-    Trainer(spec, rank=0, world_size=1).fit()
+    added = {k: v for k, v in {**defaults, "WORLD_SIZE": "1"}.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        Trainer(spec, rank=0, world_size=1).fit()
+    finally:
+        # The variables are this call's to remove: left set, a child process (a CLI campaign started
+        # from here) inherited MASTER_PORT and failed with "address already in use". The process
+        # group itself stays: DeepSpeed keeps references to it, and the next local job reuses it.
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def _free_port() -> int:
