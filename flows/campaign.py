@@ -35,6 +35,7 @@ from stages.gate import (
     champion_record,
     collapse_reason,
     gate,
+    label_accuracy_history,
     read_train_metrics,
     round_signals,
     suite_scores,
@@ -217,14 +218,7 @@ def round_flow(
             "mlflow_run_id": run_id,
         }
         (round_dir / "decision.json").write_text(json.dumps(record, indent=2, sort_keys=True))
-        tracking.log_metrics(
-            {
-                **{metrics.eval_metric(k): v for k, v in scores.items()},
-                **signals,
-                **timer.seconds,
-                metrics.GATE_PROMOTED: float(decision.promote),
-            }
-        )
+        tracking.log_metrics({**round_metrics(record), **timer.seconds})
         curves = plot_training_curves(trained / "metrics.jsonl", round_dir / "training_curves.png")
         if curves is not None:
             tracking.log_figure(curves)
@@ -410,7 +404,7 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 )
                 raise PremiseFailedError(stop)
 
-            probe_history, stop_reason = [], f"finished {config.rounds} rounds"
+            stop_reason = f"finished {config.rounds} rounds"
             for k in range(1, config.rounds + 1):
                 record = round_flow(
                     config,
@@ -420,13 +414,11 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                     samples,
                     world_dir,
                     champion_scores,
-                    probe_history,
+                    label_accuracy_history(history),
                     parent_run_id=parent_id,
                 )
                 history.append(record)
                 tracking.log_metrics(round_metrics(record), step=k)
-                if metrics.LABEL_ACCURACY in record["signals"]:
-                    probe_history.append(record["signals"][metrics.LABEL_ACCURACY])
                 if record["promote"]:
                     champion, champion_scores = Path(record["model_dir"]), record["scores"]
                 if (why := campaign_stop(history, config.gate)) is not None:
@@ -479,11 +471,6 @@ def continue_campaign(
         raise MmuptError(f"{out_dir}: the campaign has no finished round 0; run `mmupt campaign` first")
     earlier = [r for r in rounds if r["round"] < round_index]
     champion = champion_record(earlier)
-    probes = [
-        r["signals"][metrics.LABEL_ACCURACY]
-        for r in earlier
-        if metrics.LABEL_ACCURACY in r.get("signals", {})
-    ]
     world = out_dir / "round-0" / "world"
     with campaign_lock(out_dir, config):
         tracking.use_campaign(out_dir, config.name)
@@ -501,7 +488,7 @@ def continue_campaign(
                 out_dir / "round-0" / "ingest",
                 world if world.is_dir() else None,
                 champion["scores"],
-                probes,
+                label_accuracy_history(earlier),
                 parent_run_id=parent.info.run_id,
             )
             tracking.log_metrics(round_metrics(record), step=round_index)

@@ -142,6 +142,15 @@ def campaign_stop(history: Sequence[Mapping[str, Any]], config: GateConfig) -> s
     return None
 
 
+def label_accuracy_history(history: Sequence[Mapping[str, Any]]) -> list[float]:
+    """The pseudo-label accuracies of the rounds in ``history`` that measured one, in round order."""
+    return [
+        r["signals"][metrics.LABEL_ACCURACY]
+        for r in history
+        if metrics.LABEL_ACCURACY in r.get("signals", {})
+    ]
+
+
 def champion_record(history: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The record of the newest promoted round (round 0, the baseline, counts as promoted)."""
     return next(r for r in reversed(history) if r["promote"])
