@@ -51,6 +51,9 @@ class SFTResult:
     seconds: float
 
 
+GREEDY_CHECK_BATCH = 64
+
+
 def split_rows(world_dir: Path, split: str) -> pa.Table:
     table = read_table(world_dir, "world")
     rows = table.filter(pc.equal(table["split"], split))
@@ -173,7 +176,8 @@ def run_sft(
         train_rows = train_rows.slice(0, config.max_rows)
     heldout = split_rows(world_dir, "heldout")
     model, processor = load_model_and_processor(model_dir, config.device)
-    engine = HFEngine(model, processor, model_id=str(model_dir))
+    # Greedy decoding: the batch size changes no output (rows are independent), only the speed.
+    engine = HFEngine(model, processor, model_id=str(model_dir), batch_size=GREEDY_CHECK_BATCH)
     before = heldout_check(engine, heldout, config).accuracy if measure_before else None
     steps, loss = train_epochs(model, processor, train_rows, config)
     after = heldout_check(engine, heldout, config)

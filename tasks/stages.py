@@ -64,7 +64,9 @@ def sft_task(
     from stages.sft import run_sft
 
     with stage_run("sft", parent_run_id, config):
-        run_sft(model_dir, world_dir, out_dir, config)
+        # The campaign measures its start itself (round 0's baseline evaluation); the accuracy of
+        # the untrained model before SFT is ~0 by construction and not worth its generation time.
+        run_sft(model_dir, world_dir, out_dir, config, measure_before=False)
         log_manifest(read_manifest(out_dir), "sft")
     return str(out_dir)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from mmupt.engine.base import Engine, GenerationRequest
 from mmupt.engine.hf import HFEngine
@@ -75,6 +76,25 @@ def test_batching_does_not_change_results(tiny_model_dir, requests_):
     big = HFEngine.from_pretrained(tiny_model_dir)
     small = HFEngine(big.model, big.processor, model_id="x", batch_size=1)
     assert ids(big.generate(requests_, sampling)) == ids(small.generate(requests_, sampling))
+
+
+def test_dropping_finished_rows_changes_no_token(tiny_model_dir, requests_):
+    """Rows that stop leave the decode batch; the tokens of every row must stay the same."""
+    reference = HFEngine.from_pretrained(tiny_model_dir)
+    # A random model rarely stops: make a tenth of the vocabulary stop tokens, so rows end at
+    # scattered lengths and the drop path runs at almost every step.
+    vocab = reference.model.config.text_config.vocab_size
+    stops = torch.arange(3, vocab, 10)
+    reference.stop_ids = stops
+    reference.drop_finished_share = 2.0  # never drop
+    dropping = HFEngine(reference.model, reference.processor, model_id="x")
+    dropping.stop_ids = stops
+    dropping.drop_finished_share = 0.0  # drop at every finish
+    sampling = SamplingParams(n=6, temperature=1.0, max_new_tokens=24, seed=3)
+    kept, dropped = reference.generate(requests_, sampling), dropping.generate(requests_, sampling)
+    assert ids(dropped) == ids(kept)
+    lengths = {len(c.token_ids) for per in kept for c in per}
+    assert len(lengths) > 2, lengths  # rows did finish at different steps
 
 
 def test_vision_placeholders_are_never_sampled(engine, requests_):
