@@ -29,8 +29,10 @@ from mmupt.errors import NothingSurvivedError, PremiseFailedError
 from mmupt.store import MODEL_DIR, read_manifest
 from schemas import metrics
 from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
+from schemas.premise import HOLDS
 from stages.compare import compare_campaign, plot_comparison, plot_training_curves
 from stages.gate import (
+    PREMISE_SPENT,
     campaign_stop,
     champion_record,
     collapse_reason,
@@ -142,6 +144,15 @@ def round_flow(
         reuse=round_tags(campaign_dir, round_index),
     ) as active:
         run_id = active.info.run_id
+        premise = timer(
+            "premise", recheck_premise, config, round_index, model_dir, world_dir, round_dir, run_id
+        )
+        if premise is not None and premise[HOLDS] == 0.0 and config.premise.recheck == "stop":
+            record = untrained_round(round_index, model_dir, premise, timer.seconds, run_id)
+            (round_dir / "decision.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+            tracking.log_metrics({**premise_figures(premise), **timer.seconds})
+            logger.warning("round %d: %s", round_index, record["decision"])
+            return record
         window = config.round_window(round_index)
         if window is not None:  # the round's own prompts: synthesis and training both start from them
             samples_dir = timer(
@@ -216,9 +227,12 @@ def round_flow(
             "timings": timer.seconds,
             "synthesis_note": synthesis_note,
             "mlflow_run_id": run_id,
+            **({"premise": premise} if premise is not None else {}),
         }
         (round_dir / "decision.json").write_text(json.dumps(record, indent=2, sort_keys=True))
-        tracking.log_metrics({**round_metrics(record), **timer.seconds})
+        tracking.log_metrics(
+            {**round_metrics(record), **timer.seconds, **(premise_figures(premise) if premise else {})}
+        )
         curves = plot_training_curves(trained / "metrics.jsonl", round_dir / "training_curves.png")
         if curves is not None:
             tracking.log_figure(curves)
@@ -239,6 +253,46 @@ def round_flow(
         )
         publish_round_report(record, config)
     return record
+
+
+def recheck_premise(
+    config: CampaignConfig,
+    round_index: int,
+    model_dir: Path,
+    world_dir: Path | None,
+    round_dir: Path,
+    run_id: str,
+) -> dict[str, Any] | None:
+    """Round ``round_index``'s premise check of its starting model (``premise.recheck``), or None.
+
+    Round 1 starts from the model round 0 measured, so the check starts at round 2. After a
+    promoted round the starting model has learned its teacher's votes: whether the next votes still
+    beat its greedy answers is exactly what the continual study found to fail first.
+    """
+    if config.premise is None or config.premise.recheck == "never" or round_index < 2:
+        return None
+    return premise_check(config, model_dir, world_dir, round_dir, run_id)
+
+
+def untrained_round(
+    round_index: int, model_dir: Path, premise: dict[str, Any], timings: dict[str, float], run_id: str
+) -> dict[str, Any]:
+    """The record of a round stopped by its premise check before it trained (``premise.recheck: stop``)."""
+    return {
+        "round": round_index,
+        "model_dir": str(model_dir),
+        "scores": {},
+        "signals": {},
+        "promote": False,
+        "decision": f"not trained: the premise of its starting model failed: {premise['verdict']}",
+        "deltas": {},
+        "collapse": None,
+        "timings": timings,
+        "synthesis_note": None,
+        "mlflow_run_id": run_id,
+        "premise": premise,
+        PREMISE_SPENT: True,
+    }
 
 
 def bootstrap_round(

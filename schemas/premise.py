@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -43,8 +44,8 @@ FIGURES: tuple[str, ...] = (GREEDY, SAMPLE, MAJORITY, MAJORITY_TIE_SPLIT, PASS_A
 """The accuracy-like figures, in display order (each in [0, 1] except ``GAIN``)."""
 
 
-VERDICT_FIELDS = {"min_gain", "require_premise"}
-"""Fields that decide what a measured premise means, not what is measured."""
+VERDICT_FIELDS = {"min_gain", "require_premise", "recheck"}
+"""Fields that decide what a measured premise means (or when one is measured), not what is measured."""
 
 
 def column(metric: str) -> str:
@@ -82,6 +83,15 @@ class PremiseConfig(StrictModel):
         True,
         description=(
             "Stop the campaign before any training round when the premise fails; false: warn and train anyway."
+        ),
+    )
+    recheck: Literal["never", "warn", "stop"] = Field(
+        "never",
+        description=(
+            "Re-measure the premise of every later round's starting model (the last promoted one) before "
+            "the round trains. A round teaches its labels to the model, so the next round's votes may no "
+            "longer beat its greedy answers. never: round 0 only; warn: measure, log and train anyway; "
+            "stop: a failed premise ends the campaign before that round trains."
         ),
     )
 

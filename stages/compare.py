@@ -18,6 +18,7 @@ from mmupt.store import duckdb_views
 from schemas import metrics
 from schemas.premise import FIGURES as PREMISE_FIGURES
 from schemas.premise import column as premise_column
+from stages.gate import PREMISE_SPENT
 
 SCORES_SQL = """
 SELECT round, benchmark, value FROM scores
@@ -120,7 +121,11 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
             paired.setdefault(benchmark, {})[round_index] = PairedResult(
                 rows, before, after, int(fixed), int(broken), mcnemar_exact(int(fixed), int(broken))
             )
-    rounds = sorted({r for per in scores.values() for r in per} | set(signals))
+    rounds = sorted(
+        {r for per in scores.values() for r in per}
+        | set(signals)
+        | {r for per in premise.values() for r in per}  # a round its premise check stopped
+    )
     return Comparison(
         rounds=rounds,
         scores=scores,
@@ -139,6 +144,8 @@ def round_decisions(campaign_dir: Path) -> dict[int, str]:
         record = json.loads(path.read_text(encoding="utf-8"))
         if record.get("decision") == "baseline":
             out[record["round"]] = "baseline"
+        elif record.get(PREMISE_SPENT):
+            out[record["round"]] = "not trained (premise)"
         else:
             out[record["round"]] = "promoted" if record.get("promote") else "rejected"
     return out
@@ -175,7 +182,7 @@ def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]
         )
     if comparison.decisions:
         rows.append(["gate"] + [comparison.decisions.get(r, "-") for r in comparison.rounds])
-    for metric in PREMISE_FIGURES:  # majority@n vs greedy on the dev rows (round 0)
+    for metric in PREMISE_FIGURES:  # majority@n vs greedy on the dev rows (round 0; later rounds' starts)
         if comparison.premise.get(metric):
             rows.append([metric] + cells(comparison.premise[metric]))
     return header, rows

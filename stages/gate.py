@@ -121,15 +121,22 @@ def collapse_reason(
     return None
 
 
+PREMISE_SPENT = "premise_spent"
+"""Key of a round record whose round did not train: its starting model's premise check failed."""
+
+
 def campaign_stop(history: Sequence[Mapping[str, Any]], config: GateConfig) -> str | None:
     """Why a campaign stops after the last round of ``history`` (round records, round 0 first), or None.
 
-    One rule for every path that runs rounds (the campaign loop and a scheduled "next round"):
-    the last round flagged collapse, or the last ``max_consecutive_rejections`` rounds were rejected.
+    One rule for every path that runs rounds (the campaign loop and a scheduled "next round"): the
+    last round was stopped by its premise check, or flagged collapse, or the last
+    ``max_consecutive_rejections`` rounds were rejected.
     """
     if not history:
         return None
     last = history[-1]
+    if last.get(PREMISE_SPENT):
+        return f"premise spent before round {last['round']} trained ({last['premise']['verdict']})"
     if last.get("collapse"):
         return f"self-reward collapse ({last['collapse']})"
     rejections = 0

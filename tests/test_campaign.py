@@ -262,6 +262,38 @@ def test_next_round_continues_the_campaign(campaign):
     assert {m.step for m in steps} == {1, 2, 3}  # the earlier re-run test logged steps 1 and 2 again
 
 
+def test_a_spent_premise_stops_a_round_before_it_trains(campaign):
+    """premise.recheck stop: a later round re-measures its starting model's premise first; when it
+    fails, the round does not train, the champion stays, and the campaign refuses a next round."""
+    from flows.campaign import continue_campaign
+    from mmupt.errors import CampaignStoppedError
+    from schemas.premise import HOLDS, ROWS
+    from stages.compare import compare_campaign, comparison_rows
+    from stages.gate import PREMISE_SPENT
+
+    out, config, _, _ = campaign
+    before = json.loads((out / "campaign.summary.json").read_text())
+    k = max(r["round"] for r in before["rounds"]) + 1
+    strict = config.model_copy(deep=True)
+    strict.premise.recheck = "stop"
+    strict.premise.min_gain = 1.0  # no model passes, whatever the micro model's figures
+    record = continue_campaign(strict, out, k)
+    assert record[PREMISE_SPENT] and not record["promote"] and record["scores"] == {}
+    assert record["premise"][HOLDS] == 0.0 and record["premise"][ROWS] == 8
+    assert record["decision"].startswith("not trained: the premise of its starting model failed")
+    assert (out / f"round-{k}" / "premise").is_dir() and not (out / f"round-{k}" / "train").exists()
+    after = json.loads((out / "campaign.summary.json").read_text())
+    assert after["champion"] == before["champion"]
+    assert f"premise spent before round {k} trained" in after["stop_reason"]
+    with pytest.raises(CampaignStoppedError, match="premise spent"):
+        continue_campaign(strict, out)
+    header, rows = comparison_rows(compare_campaign(out))
+    column = header.index(f"round {k}")
+    by_metric = {row[0]: row for row in rows}
+    assert by_metric["gate"][column] == "not trained (premise)"
+    assert by_metric["premise/greedy"][column] != "-" and by_metric["world accuracy"][column] == "-"
+
+
 def test_incompatible_directory_is_refused(tmp_path):
     from flows.locking import campaign_lock
 

@@ -196,6 +196,10 @@ def test_two_worker_zero2_job_trains_and_writes_outputs(uninterrupted, warm_mode
 
     manifest = read_manifest(out)
     assert manifest.kind == "train" and manifest.stats["trained_steps"] == result.trained_steps
+    # where the job's time went, as the driver saw it (no frozen teacher here)
+    phases = manifest.stats["phase_seconds"]
+    assert set(phases) == {"timing_s/startup", "timing_s/steps", "timing_s/finish"}
+    assert all(v >= 0 for v in phases.values()) and sum(phases.values()) <= result.seconds
     rollouts = read_table(out, "rollouts")
     assert rollouts.schema.equals(ROLLOUTS)
     assert rollouts.num_rows == 3 * 4 * 4  # steps x prompts x responses
@@ -336,6 +340,7 @@ def test_frozen_teacher_labels_once_and_never_reads_the_hidden_labels(
             assert row["reward"] == (1.0 if row["answer"] == row["pseudo_label"] else 0.0)
     stats = read_manifest(right.out_dir).stats
     assert stats["teacher"] == "frozen" and stats["teacher_stats"]["teacher/prompts"] == len(teacher)
+    assert stats["phase_seconds"]["timing_s/teacher"] > 0  # the labelling is timed as its own phase
     assert (
         read_manifest(wrong.out_dir).stats["teacher_stats"]["teacher/labelled_share"]
         == (stats["teacher_stats"]["teacher/labelled_share"])

@@ -41,7 +41,7 @@ from mmupt.store import (
     read_manifest,
 )
 from schemas.artifacts import ROLLOUTS
-from schemas.metrics import KL, LABEL_ACCURACY
+from schemas.metrics import KL, LABEL_ACCURACY, timing_metric
 from schemas.train import TrainConfig
 from stages.train import checkpoint
 from stages.train.config import resolve_deepspeed
@@ -123,7 +123,12 @@ def run_train(
         config.trainer.num_workers,
         start_step,
     )
-    metrics, done = _launch(spec, config, out, on_metrics)
+    metrics, done, phases = _launch(spec, config, out, on_metrics)
+    if phases:
+        log.info(
+            "train phases: %s",
+            ", ".join(f"{k.removeprefix('timing_s/')} {v:.0f}s" for k, v in phases.items()),
+        )
 
     counters = done.get("counters", counters) if done else counters
     if not counters.get("trained_steps"):
@@ -139,7 +144,7 @@ def run_train(
         if config.trainer.on_no_update == "error":
             raise TrainJobError(message)
         log.warning("%s (trainer.on_no_update: warn: publishing the unchanged model)", message)
-    manifest = _publish(out, config, paths, model_path, total_steps, start_step, counters, metrics)
+    manifest = _publish(out, config, paths, model_path, total_steps, start_step, counters, metrics, phases)
     return TrainResult(
         out_dir=out,
         model_dir=out / MODEL_DIR,
@@ -291,10 +296,42 @@ def _warm_train_coordinator() -> None:
         log.debug("Ray Train coordinator not pre-started (%s)", err)
 
 
+class JobPhases:
+    """Wall seconds of a job's phases as the driver sees them: where a job's time goes besides steps.
+
+    start-up (Ray workers, model load, DeepSpeed init), teacher (the frozen teacher's labelling),
+    steps (first to last step), finish (final save and shutdown). Marked when rank 0's messages
+    arrive, so each phase includes the message's (sub-second) transit.
+    """
+
+    def __init__(self) -> None:
+        self.launched = time.perf_counter()
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = time.perf_counter()
+
+    def seconds(self) -> dict[str, float]:
+        m, out = self.marks, {}
+        if "ready" not in m:
+            return out
+        out[timing_metric("startup")] = m["ready"] - self.launched
+        begin = m.get("teacher", m["ready"])
+        if "teacher" in m:
+            out[timing_metric("teacher")] = m["teacher"] - m["ready"]
+        if "last_step" in m:
+            out[timing_metric("steps")] = m["last_step"] - begin
+            out[timing_metric("finish")] = m["end"] - m["last_step"]
+        return out
+
+
 def _launch(
     spec: JobSpec, config: TrainConfig, out: Path, on_metrics: MetricsCallback | None
-) -> tuple[list[dict[str, float]], dict[str, Any] | None]:
-    """Run the workers (Ray Train, or one local rank) and relay their progress on this thread."""
+) -> tuple[list[dict[str, float]], dict[str, Any] | None, dict[str, float]]:
+    """Run the workers (Ray Train, or one local rank) and relay their progress on this thread.
+
+    Returns the steps' metrics, the workers' final message and the job's phase timings."""
+    phases = JobPhases()
     if config.trainer.launcher == "local":
         progress_queue: Any = queue.Queue()
         spec.queue = progress_queue
@@ -336,21 +373,28 @@ def _launch(
             if message["kind"] == "done":
                 done = message
                 continue
+            if message["kind"] == "ready":
+                phases.mark("ready")
+                progress.update(task, description="workers ready")
+                continue
             if message["kind"] == "teacher":
+                phases.mark("teacher")
                 log.info("frozen teacher: %s", ", ".join(f"{k} {v:.3f}" for k, v in message["stats"].items()))
                 progress.update(task, description="frozen teacher labelled; training")
                 continue
             step, values = message["step"], message["metrics"]
+            phases.mark("last_step")
             metrics.append({"step": step, **values})
             progress.update(task, completed=step, description=_progress_line(values))
             log.info("step %d %s", step, _progress_line(values))
             if on_metrics is not None:
                 on_metrics(step, values)
     thread.join()
+    phases.mark("end")
     cleanup()
     if outcome["error"] is not None:
         raise _explain_failure(outcome["error"], out, metrics) from outcome["error"]
-    return metrics, done
+    return metrics, done, phases.seconds()
 
 
 def _ray_trainer(
@@ -472,6 +516,7 @@ def _publish(
     start_step: int,
     counters: dict[str, Any],
     metrics: list[dict[str, float]],
+    phases: dict[str, float],
 ) -> Manifest:
     """Publish the job directory as one artifact: the consolidated rollouts table plus, carried over
     by hard links (no copy, and a crash here leaves the job directory untouched), the model,
@@ -495,6 +540,7 @@ def _publish(
                 "skipped_steps": counters.get("skipped_steps", 0),
                 "skip_reasons": counters.get("skip_reasons", {}),
                 "final_metrics": {k: v for k, v in final.items() if k != "step"},
+                "phase_seconds": phases,
                 "model_dir": MODEL_DIR,
                 "reward": config.reward.kind,
                 "teacher": config.reward.teacher if config.reward.kind == "majority_vote" else None,

@@ -200,6 +200,8 @@ class Trainer:
         )
         self.counters: dict[str, Any] = {"trained_steps": 0, "skipped_steps": 0, "skip_reasons": {}}
         self.counters.update(spec.counters)
+        if self.rank == 0:
+            self._send({"kind": "ready"})  # the driver times start-up (Ray, model load, DeepSpeed) by it
         self.teacher: dict[str, TeacherLabel] | None = None
         if config.reward.kind == "majority_vote" and config.reward.teacher == "frozen":
             self.teacher = self._frozen_teacher()
