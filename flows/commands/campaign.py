@@ -36,17 +36,21 @@ def print_comparison(campaign_dir: Path) -> Path:
     return png
 
 
-def premise_line(premise: dict | None) -> str:
-    """Round 0's premise check in one line (majority@n vs greedy on the dev rows)."""
+def premise_line(premise: dict | None, when: str = "premise") -> str:
+    """A premise check in one line (majority@n vs greedy on the dev rows)."""
     if premise is None:
-        return "premise: not measured (no labelled dev set)"
+        return f"{when}: not measured (no labelled dev set)"
     if premise.get("verdict"):
-        return f"premise: [bold yellow]fails[/] — {premise['summary']}"
-    return f"premise: holds — {premise['summary']}"
+        return f"{when}: [bold yellow]fails[/] — {premise['summary']}"
+    return f"{when}: holds — {premise['summary']}"
 
 
 def where_to_look(campaign_dir: Path, summary: dict) -> None:
     console.print(premise_line(summary.get("premise")), highlight=False)
+    for record in summary["rounds"]:  # later rounds' re-checks (premise.recheck)
+        if record["round"] > 0 and record.get("premise"):
+            line = premise_line(record["premise"], f"premise before round {record['round']}")
+            console.print(line, highlight=False)
     console.print(f"stop: {summary['stop_reason']}")
     console.print(f"champion model: [bold]{summary['champion']}[/]")
     uri = summary["tracking_uri"]
