@@ -139,6 +139,12 @@ def round_flow(
     timer = Timer()
     with tracking.run(
         f"round-{round_index}",
+        params={
+            "round": round_index,
+            "start_model": str(model_dir),
+            "train_seed": config.round_train(round_index).trainer.seed,
+            "window": str(config.round_window(round_index) or "whole pool"),
+        },
         parent_run_id=parent_run_id,
         tags=prefect_ids(),
         reuse=round_tags(campaign_dir, round_index),
@@ -152,6 +158,7 @@ def round_flow(
             (round_dir / "decision.json").write_text(json.dumps(record, indent=2, sort_keys=True))
             tracking.log_metrics({**premise_figures(premise), **timer.seconds})
             logger.warning("round %d: %s", round_index, record["decision"])
+            tracking.describe_run(f"Round {round_index}: {record['decision']}")
             return record
         window = config.round_window(round_index)
         if window is not None:  # the round's own prompts: synthesis and training both start from them
@@ -250,6 +257,10 @@ def round_flow(
         )
         logger.info(
             "round %d: %s%s", round_index, decision.reason, f"; collapse: {collapse}" if collapse else ""
+        )
+        tracking.describe_run(
+            f"Round {round_index}: {'promoted' if decision.promote else 'rejected'}: {decision.reason}"
+            + (f"; collapse: {collapse}" if collapse else "")
         )
         publish_round_report(record, config)
     return record
@@ -389,6 +400,8 @@ def write_summary(
         "tracking_uri": tracking.tracking_uri(out_dir),
     }
     (out_dir / "campaign.summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in sorted(champion_scores.items()))
+    tracking.describe_run(f"Campaign {config.name}: {stop_reason}. Champion: {champion} ({scores}).")
     tracking.log_figure(plot_comparison(compare_campaign(out_dir), out_dir / "comparison.png"))
     return summary
 
@@ -405,7 +418,8 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
         history: list[dict[str, Any]] = []
         with tracking.run(
             "campaign",
-            params=config.flat(),
+            params=config.key_params(),
+            config=config,
             tags={**prefect_ids(), "campaign": config.name},
             reuse={tracking.ROLE_TAG: "campaign", tracking.CAMPAIGN_DIR_TAG: str(out_dir)},
         ) as parent:

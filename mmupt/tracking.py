@@ -27,6 +27,11 @@ MAX_PARAM_CHARS = 500  # MLflow's sqlite store rejects longer param values
 CAMPAIGN_DIR_TAG = "mmupt.campaign_dir"
 ROLE_TAG = "mmupt.role"
 CONTENT_HASH_TAG = "mmupt.content_hash"
+ROUND_TAG = "round"
+DESCRIPTION_TAG = "mlflow.note.content"  # what the MLflow UI shows as a run's or experiment's description
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"  # the training view, not the GenAI (traces) one
+CONFIG_ARTIFACT = "config.yaml"
 
 
 def tracking_uri(campaign_dir: str | Path) -> str:
@@ -61,7 +66,16 @@ def use_campaign(campaign_dir: str | Path, experiment: str) -> str:
             None if uri.startswith("http") else (Path(campaign_dir).resolve() / "mlartifacts").as_uri()
         )
         mlflow.create_experiment(experiment, artifact_location=artifacts)
-    _EXPERIMENT["id"] = mlflow.set_experiment(experiment).experiment_id
+    _EXPERIMENT["id"] = experiment_id = mlflow.set_experiment(experiment).experiment_id
+    client = mlflow.MlflowClient()
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    client.set_experiment_tag(
+        experiment_id,
+        DESCRIPTION_TAG,
+        f"mmupt campaign {experiment!r} ({Path(campaign_dir).resolve()}): a `campaign` run charts each "
+        "round at step k; below it one `round-k` run per round, and below each round its stage runs "
+        "(`round-k/<stage>`). Compare rounds on the campaign run's metrics, or with `mmupt compare`.",
+    )
     return uri
 
 
@@ -133,12 +147,15 @@ def run(
     parent_run_id: str | None = None,
     run_id: str | None = None,
     reuse: Mapping[str, str] | None = None,
+    config: Any = None,
 ) -> Iterator[Any]:
     """Start (or resume, with ``run_id``) a run nested under the active or given parent.
 
     ``reuse``: tags identifying the run across re-runs (a campaign, a round of it). The newest run
     with them is resumed instead of a second one being created; the tags are set on a new run.
-    Params are logged only when the run is new (MLflow params cannot change).
+    Params, and ``config`` (a pydantic model) as the ``config.yaml`` artifact, are logged only
+    when the run is new (MLflow params cannot change). A stage run under a round's run inherits
+    its campaign and round tags and is named ``round-k/<name>``, so the UI tells rounds apart.
     """
     import mlflow
 
@@ -146,21 +163,36 @@ def run(
         run_id = find_run(reuse)
     resumed = run_id is not None
     nested = mlflow.active_run() is not None or parent_run_id is not None
+    inherited: dict[str, str] = {}
+    if parent_run_id is not None and not resumed and not reuse:
+        parent_tags = mlflow.get_run(parent_run_id).data.tags
+        # stage runs inherit their campaign (so an interrupted one can be found and closed) and round
+        inherited = {k: parent_tags[k] for k in (CAMPAIGN_DIR_TAG, ROUND_TAG) if k in parent_tags}
+        if ROUND_TAG in inherited:
+            name = f"round-{inherited[ROUND_TAG]}/{name}"
     with mlflow.start_run(
         run_id=run_id, run_name=None if run_id else name, nested=nested, parent_run_id=parent_run_id
     ) as active:
         if params and not resumed:
             mlflow.log_params(clean_params(params))
+        if config is not None and not resumed:
+            import yaml
+
+            mlflow.log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), CONFIG_ARTIFACT)
         if reuse:
             mlflow.set_tags(dict(reuse))
-        elif parent_run_id is not None and not resumed:
-            # stage runs inherit their campaign, so an interrupted one can be found and closed
-            campaign_dir = mlflow.get_run(parent_run_id).data.tags.get(CAMPAIGN_DIR_TAG)
-            if campaign_dir:
-                mlflow.set_tag(CAMPAIGN_DIR_TAG, campaign_dir)
+        if inherited:
+            mlflow.set_tags(inherited)
         if tags:
             mlflow.set_tags(dict(tags))
         yield active
+
+
+def describe_run(text: str) -> None:
+    """Set the active run's description (shown at the top of its page in the MLflow UI)."""
+    import mlflow
+
+    mlflow.set_tag(DESCRIPTION_TAG, text)
 
 
 def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:

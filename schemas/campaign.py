@@ -7,7 +7,7 @@ a real campaign sets ``start_model`` and ``sources`` instead and leaves ``embedd
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -197,6 +197,38 @@ class CampaignConfig(StrictModel):
                     "is 0; set it > 0, point premise.data at a labelled dev set, or set premise: null"
                 )
         return self
+
+    def key_params(self) -> dict[str, Any]:
+        """The campaign's MLflow params: the settings a reader compares campaigns by.
+
+        The whole config goes to the run as ``config.yaml``; ~190 flattened params made the
+        UI's params table and parallel-coordinates view unreadable.
+        """
+        train = self.train
+        return {
+            "name": self.name,
+            "rounds": self.rounds,
+            "prompts_per_round": self.prompts_per_round,
+            "start": (
+                f"embedded world v{self.embedded.world.version} seed {self.embedded.world.seed}"
+                if self.embedded is not None
+                else str(self.start_model)
+            ),
+            "reward": train.reward.kind,
+            "teacher": train.reward.teacher if train.reward.kind == "majority_vote" else None,
+            "min_vote_ratio": train.reward.vote.min_vote_ratio,
+            "rollout_n": train.rollout.n,
+            "temperature": train.rollout.temperature,
+            "lr": train.optim.lr,
+            "steps_per_round": train.data.max_steps,
+            "prompts_per_step": train.data.prompts_per_step,
+            "kl_coef": train.algorithm.kl_coef,
+            "synthesis": self.synthesize.strategy if self.synthesize is not None else None,
+            "synthetic_ratio": self.synthesize.synthetic_ratio if self.synthesize is not None else 0.0,
+            "gate_benchmarks": ",".join(self.gate.benchmarks or [b.name for b in self.benchmarks]),
+            "gate_tolerance": self.gate.tolerance,
+            "premise_recheck": self.premise.recheck if self.premise is not None else None,
+        }
 
     def round_window(self, round_index: int) -> RoundWindow | None:
         """Round ``round_index``'s window of the unlabeled pool, or None (``prompts_per_round`` unset)."""

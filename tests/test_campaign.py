@@ -155,8 +155,25 @@ def test_mlflow_layout(campaign):
     experiment = client.get_experiment_by_name(config.name)
     runs = client.search_runs([experiment.experiment_id])
     names = {r.info.run_name for r in runs}
-    assert {"campaign", "round-0", "round-1", "round-2", "train", "sft"} <= names
-    train_runs = [r for r in runs if r.info.run_name == "train"]
+    # stage runs are named and tagged by their round, so the runs table tells rounds apart
+    assert {"campaign", "round-0", "round-1", "round-2", "round-1/train", "round-0/sft"} <= names
+    assert all(
+        r.data.tags.get("round") == r.info.run_name.split("/")[0].removeprefix("round-")
+        for r in runs
+        if "/" in r.info.run_name
+    )
+    # the training view, with a description; a handful of params plus the whole config as a file
+    assert experiment.tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+    assert tracking.DESCRIPTION_TAG in experiment.tags
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert parent.data.params["name"] == config.name and len(parent.data.params) <= 25
+    assert tracking.CONFIG_ARTIFACT in [a.path for a in client.list_artifacts(parent.info.run_id)]
+    assert summary["stop_reason"] in parent.data.tags[tracking.DESCRIPTION_TAG]
+    round_run = next(r for r in runs if r.info.run_name == "round-1")
+    assert (
+        round_run.data.params["round"] == "1" and "promoted" in round_run.data.tags[tracking.DESCRIPTION_TAG]
+    )
+    train_runs = [r for r in runs if r.info.run_name.endswith("/train")]
     assert all("vote/share_mean" in r.data.metrics for r in train_runs)
     assert all(client.get_run(r.info.run_id).inputs.dataset_inputs for r in train_runs)  # prompts logged
     parent_plots = [a.path for a in client.list_artifacts(summary["mlflow_run_id"], "plots")]

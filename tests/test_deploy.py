@@ -82,7 +82,7 @@ def test_campaign_against_local_servers(servers, tmp_path):
     client = MlflowClient(tracking_uri=urls["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("served")
     names = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
-    assert {"campaign", "round-0", "round-1", "train"} <= names
+    assert {"campaign", "round-0", "round-1", "round-1/train"} <= names
 
     import urllib.request
 
