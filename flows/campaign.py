@@ -30,9 +30,9 @@ from mmupt.store import MODEL_DIR, read_manifest
 from schemas import metrics
 from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
 from schemas.premise import HOLDS
+from schemas.records import RoundRecord
 from stages.compare import compare_campaign, plot_comparison, plot_training_curves
 from stages.gate import (
-    PREMISE_SPENT,
     campaign_stop,
     champion_record,
     collapse_reason,
@@ -103,13 +103,18 @@ class Timer:
             self.seconds[metrics.timing_metric(phase)] = time.perf_counter() - started
 
 
-def round_metrics(record: dict[str, Any]) -> dict[str, float]:
+def round_metrics(record: RoundRecord) -> dict[str, float]:
     """What the campaign run logs at ``step=k`` for round k: its scores, training signals and the gate."""
     return {
-        **{metrics.eval_metric(n): v for n, v in record["scores"].items()},
-        **record["signals"],
-        metrics.GATE_PROMOTED: float(record["promote"]),
+        **{metrics.eval_metric(n): v for n, v in record.scores.items()},
+        **record.signals,
+        metrics.GATE_PROMOTED: float(record.promote),
     }
+
+
+def write_decision(round_dir: Path, record: RoundRecord) -> None:
+    """``round-k/decision.json``: the round's record, as the summary and ``mmupt compare`` read it."""
+    (round_dir / "decision.json").write_text(record.model_dump_json(indent=2))
 
 
 def round_tags(campaign_dir: Path, round_index: int) -> dict[str, str]:
@@ -132,7 +137,7 @@ def round_flow(
     champion_scores: dict[str, float],
     probe_history: list[float],
     parent_run_id: str | None = None,
-) -> dict[str, Any]:
+) -> RoundRecord:
     """One round: [window ->] synthesize -> mix -> train -> evaluate -> gate. Returns the round's record."""
     logger = get_run_logger()
     round_dir = campaign_dir / f"round-{round_index}"
@@ -155,10 +160,10 @@ def round_flow(
         )
         if premise is not None and premise[HOLDS] == 0.0 and config.premise.recheck == "stop":
             record = untrained_round(round_index, model_dir, premise, timer.seconds, run_id)
-            (round_dir / "decision.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+            write_decision(round_dir, record)
             tracking.log_metrics({**premise_figures(premise), **timer.seconds})
-            logger.warning("round %d: %s", round_index, record["decision"])
-            tracking.describe_run(f"Round {round_index}: {record['decision']}")
+            logger.warning("round %d: %s", round_index, record.decision)
+            tracking.describe_run(f"Round {round_index}: {record.decision}")
             return record
         window = config.round_window(round_index)
         if window is not None:  # the round's own prompts: synthesis and training both start from them
@@ -222,21 +227,21 @@ def round_flow(
         decision = gate(champion_scores, scores, config.gate)
         signals = round_signals(read_train_metrics(trained))
         collapse = collapse_reason(signals, probe_history, config.collapse)
-        record = {
-            "round": round_index,
-            "model_dir": str(new_model),
-            "scores": scores,
-            "signals": signals,
-            "promote": decision.promote,
-            "decision": decision.reason,
-            "deltas": decision.deltas,
-            "collapse": collapse,
-            "timings": timer.seconds,
-            "synthesis_note": synthesis_note,
-            "mlflow_run_id": run_id,
-            **({"premise": premise} if premise is not None else {}),
-        }
-        (round_dir / "decision.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+        record = RoundRecord(
+            round=round_index,
+            model_dir=str(new_model),
+            scores=scores,
+            signals=signals,
+            promote=decision.promote,
+            decision=decision.reason,
+            deltas=decision.deltas,
+            collapse=collapse,
+            timings=timer.seconds,
+            synthesis_note=synthesis_note,
+            mlflow_run_id=run_id,
+            premise=premise,
+        )
+        write_decision(round_dir, record)
         tracking.log_metrics(
             {**round_metrics(record), **timer.seconds, **(premise_figures(premise) if premise else {})}
         )
@@ -287,23 +292,18 @@ def recheck_premise(
 
 def untrained_round(
     round_index: int, model_dir: Path, premise: dict[str, Any], timings: dict[str, float], run_id: str
-) -> dict[str, Any]:
+) -> RoundRecord:
     """The record of a round stopped by its premise check before it trained (``premise.recheck: stop``)."""
-    return {
-        "round": round_index,
-        "model_dir": str(model_dir),
-        "scores": {},
-        "signals": {},
-        "promote": False,
-        "decision": f"not trained: the premise of its starting model failed: {premise['verdict']}",
-        "deltas": {},
-        "collapse": None,
-        "timings": timings,
-        "synthesis_note": None,
-        "mlflow_run_id": run_id,
-        "premise": premise,
-        PREMISE_SPENT: True,
-    }
+    return RoundRecord(
+        round=round_index,
+        model_dir=str(model_dir),
+        promote=False,
+        decision=f"not trained: the premise of its starting model failed: {premise['verdict']}",
+        timings=timings,
+        mlflow_run_id=run_id,
+        premise=premise,
+        premise_spent=True,
+    )
 
 
 def bootstrap_round(
@@ -385,7 +385,7 @@ def write_summary(
     champion: Path,
     champion_scores: dict[str, float],
     stop_reason: str,
-    history: list[dict[str, Any]],
+    history: list[RoundRecord],
     parent_id: str,
 ) -> dict[str, Any]:
     """``campaign.summary.json`` and the comparison plot on the campaign run."""
@@ -394,8 +394,8 @@ def write_summary(
         "champion": str(champion),
         "champion_scores": champion_scores,
         "stop_reason": stop_reason,
-        "premise": history[0].get("premise"),
-        "rounds": history,
+        "premise": history[0].premise,
+        "rounds": [r.model_dump(mode="json") for r in history],
         "mlflow_run_id": parent_id,
         "tracking_uri": tracking.tracking_uri(out_dir),
     }
@@ -415,7 +415,7 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
     with campaign_lock(out_dir, config):
         tracking.use_campaign(out_dir, config.name)
         tracking.close_interrupted_runs(out_dir)
-        history: list[dict[str, Any]] = []
+        history: list[RoundRecord] = []
         with tracking.run(
             "campaign",
             params=config.key_params(),
@@ -444,18 +444,15 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                     tags={"round": "0", "gate": "baseline"},
                 )
             stop = stop_message(premise, config.premise)
-            baseline = {
-                "round": 0,
-                "model_dir": str(champion),
-                "scores": champion_scores,
-                "promote": True,
-                "decision": "baseline" if stop is None else "baseline; premise failed, campaign stopped",
-                "signals": {},
-                "collapse": None,
-                "timings": {},
-                "premise": premise,
-            }
-            (out_dir / "round-0" / "decision.json").write_text(json.dumps(baseline, indent=2, sort_keys=True))
+            baseline = RoundRecord(
+                round=0,
+                model_dir=str(champion),
+                scores=champion_scores,
+                promote=True,
+                decision="baseline" if stop is None else "baseline; premise failed, campaign stopped",
+                premise=premise,
+            )
+            write_decision(out_dir / "round-0", baseline)
             history.append(baseline)
             tracking.log_metrics(
                 {**{metrics.eval_metric(k): v for k, v in champion_scores.items()}, **figures}, step=0
@@ -487,8 +484,8 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 )
                 history.append(record)
                 tracking.log_metrics(round_metrics(record), step=k)
-                if record["promote"]:
-                    champion, champion_scores = Path(record["model_dir"]), record["scores"]
+                if record.promote:
+                    champion, champion_scores = Path(record.model_dir), record.scores
                 if (why := campaign_stop(history, config.gate)) is not None:
                     stop_reason = f"stopped after round {k}: {why}"
                     break
@@ -499,9 +496,7 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def continue_campaign(
-    config: CampaignConfig, out_dir: Path, round_index: int | None = None
-) -> dict[str, Any]:
+def continue_campaign(config: CampaignConfig, out_dir: Path, round_index: int | None = None) -> RoundRecord:
     """Run round ``round_index`` of an existing campaign, or its next round (None), and update its summary.
 
     The round starts from the champion before it (finished stages are cached). The next round is
@@ -518,9 +513,9 @@ def continue_campaign(
     if not summary_path.is_file():
         raise MmuptError(f"{out_dir}: no campaign.summary.json; run `mmupt campaign` first")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    rounds: list[dict[str, Any]] = summary["rounds"]
+    rounds = [RoundRecord.model_validate(r) for r in summary["rounds"]]
     if round_index is None:
-        round_index = max((r["round"] for r in rounds), default=0) + 1
+        round_index = max((r.round for r in rounds), default=0) + 1
         if (why := campaign_stop(rounds, config.gate)) is not None:
             raise CampaignStoppedError(
                 f"{out_dir}: campaign {config.name!r} stopped after round {round_index - 1}: {why}; "
@@ -535,9 +530,9 @@ def continue_campaign(
         record = {**premise, "verdict": premise_verdict(premise, config.premise)}
         if (stop := stop_message(record, config.premise)) is not None:
             raise PremiseFailedError(stop)
-    if not any(r["round"] == 0 for r in rounds):
+    if not any(r.is_baseline for r in rounds):
         raise MmuptError(f"{out_dir}: the campaign has no finished round 0; run `mmupt campaign` first")
-    earlier = [r for r in rounds if r["round"] < round_index]
+    earlier = [r for r in rounds if r.round < round_index]
     champion = champion_record(earlier)
     world = out_dir / "round-0" / "world"
     with campaign_lock(out_dir, config):
@@ -552,24 +547,22 @@ def continue_campaign(
                 config,
                 out_dir,
                 round_index,
-                Path(champion["model_dir"]),
+                Path(champion.model_dir),
                 out_dir / "round-0" / "ingest",
                 world if world.is_dir() else None,
-                champion["scores"],
+                champion.scores,
                 label_accuracy_history(earlier),
                 parent_run_id=parent.info.run_id,
             )
             tracking.log_metrics(round_metrics(record), step=round_index)
-            history = sorted(
-                [r for r in rounds if r["round"] != round_index] + [record], key=lambda r: r["round"]
-            )
+            history = sorted([r for r in rounds if r.round != round_index] + [record], key=lambda r: r.round)
             latest = champion_record(history)
             why = campaign_stop(history, config.gate)
             write_summary(
                 config,
                 out_dir,
-                Path(latest["model_dir"]),
-                latest["scores"],
+                Path(latest.model_dir),
+                latest.scores,
                 f"round {round_index} run on its own" + (f"; stopped: {why}" if why else ""),
                 history,
                 parent.info.run_id,

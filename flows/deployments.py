@@ -34,4 +34,5 @@ def round_from_file(config_path: str, out_dir: str, round_index: int | None = No
     """
     from flows.campaign import continue_campaign
 
-    return continue_campaign(load_config(CampaignConfig, config_path), Path(out_dir), round_index)
+    record = continue_campaign(load_config(CampaignConfig, config_path), Path(out_dir), round_index)
+    return record.model_dump(mode="json")  # the flow run's result: plain JSON for the Prefect UI

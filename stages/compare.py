@@ -18,7 +18,7 @@ from mmupt.store import duckdb_views
 from schemas import metrics
 from schemas.premise import FIGURES as PREMISE_FIGURES
 from schemas.premise import column as premise_column
-from stages.gate import PREMISE_SPENT
+from schemas.records import RoundRecord
 
 SCORES_SQL = """
 SELECT round, benchmark, value FROM scores
@@ -138,16 +138,17 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
 
 
 def round_decisions(campaign_dir: Path) -> dict[int, str]:
-    """``baseline`` / ``promoted`` / ``rejected`` per round, from each round's ``decision.json``."""
+    """``baseline`` / ``promoted`` / ``rejected`` / ``not trained (premise)`` per round, from each
+    round's ``decision.json``."""
     out = {}
     for path in sorted(campaign_dir.glob("round-*/decision.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if record.get("decision") == "baseline":
-            out[record["round"]] = "baseline"
-        elif record.get(PREMISE_SPENT):
-            out[record["round"]] = "not trained (premise)"
+        record = RoundRecord.model_validate_json(path.read_text(encoding="utf-8"))
+        if record.is_baseline:
+            out[record.round] = "baseline"
+        elif record.premise_spent:
+            out[record.round] = "not trained (premise)"
         else:
-            out[record["round"]] = "promoted" if record.get("promote") else "rejected"
+            out[record.round] = "promoted" if record.promote else "rejected"
     return out
 
 
@@ -232,7 +233,6 @@ def plot_comparison(comparison: Comparison, out_png: str | Path) -> Path:
 
 def plot_training_curves(metrics_jsonl: str | Path, out_png: str | Path) -> Path | None:
     """Self-reward signals over the steps of one training run (vote share, reward, pseudo-label accuracy)."""
-    import json
 
     plt = _pyplot()
     path = Path(metrics_jsonl)

@@ -16,16 +16,16 @@ Pure functions over numbers the other stages already wrote (evaluation ``scores`
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pyarrow.compute as pc
 
 from mmupt.store import read_table
 from schemas import metrics
 from schemas.campaign import BenchmarkSpec, CollapseConfig, GateConfig
+from schemas.records import RoundRecord
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,8 @@ def collapse_reason(
     return None
 
 
-PREMISE_SPENT = "premise_spent"
-"""Key of a round record whose round did not train: its starting model's premise check failed."""
-
-
-def campaign_stop(history: Sequence[Mapping[str, Any]], config: GateConfig) -> str | None:
-    """Why a campaign stops after the last round of ``history`` (round records, round 0 first), or None.
+def campaign_stop(history: Sequence[RoundRecord], config: GateConfig) -> str | None:
+    """Why a campaign stops after the last round of ``history`` (round 0 first), or None.
 
     One rule for every path that runs rounds (the campaign loop and a scheduled "next round"): the
     last round was stopped by its premise check, or flagged collapse, or the last
@@ -135,13 +131,14 @@ def campaign_stop(history: Sequence[Mapping[str, Any]], config: GateConfig) -> s
     if not history:
         return None
     last = history[-1]
-    if last.get(PREMISE_SPENT):
-        return f"premise spent before round {last['round']} trained ({last['premise']['verdict']})"
-    if last.get("collapse"):
-        return f"self-reward collapse ({last['collapse']})"
+    if last.premise_spent:
+        verdict = (last.premise or {}).get("verdict")
+        return f"premise spent before round {last.round} trained ({verdict})"
+    if last.collapse:
+        return f"self-reward collapse ({last.collapse})"
     rejections = 0
     for record in reversed(history[1:]):
-        if record["promote"]:
+        if record.promote:
             break
         rejections += 1
     if rejections >= config.max_consecutive_rejections:
@@ -149,15 +146,11 @@ def campaign_stop(history: Sequence[Mapping[str, Any]], config: GateConfig) -> s
     return None
 
 
-def label_accuracy_history(history: Sequence[Mapping[str, Any]]) -> list[float]:
+def label_accuracy_history(history: Sequence[RoundRecord]) -> list[float]:
     """The pseudo-label accuracies of the rounds in ``history`` that measured one, in round order."""
-    return [
-        r["signals"][metrics.LABEL_ACCURACY]
-        for r in history
-        if metrics.LABEL_ACCURACY in r.get("signals", {})
-    ]
+    return [r.signals[metrics.LABEL_ACCURACY] for r in history if metrics.LABEL_ACCURACY in r.signals]
 
 
-def champion_record(history: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+def champion_record(history: Sequence[RoundRecord]) -> RoundRecord:
     """The record of the newest promoted round (round 0, the baseline, counts as promoted)."""
-    return next(r for r in reversed(history) if r["promote"])
+    return next(r for r in reversed(history) if r.promote)

@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from schemas.campaign import CampaignConfig
+from schemas.records import RoundRecord
 
 
-def round_markdown(record: dict[str, Any], config: CampaignConfig, mlflow_link: str | None) -> str:
+def round_markdown(record: RoundRecord, config: CampaignConfig, mlflow_link: str | None) -> str:
     lines = [
-        f"# {config.name}: round {record['round']}",
+        f"# {config.name}: round {record.round}",
         "",
-        f"**Gate:** {'promoted' if record['promote'] else 'rejected'} — {record['decision']}",
+        f"**Gate:** {'promoted' if record.promote else 'rejected'} — {record.decision}",
         "",
     ]
-    if record.get("collapse"):
-        lines += [f"**Collapse:** {record['collapse']}", ""]
+    if record.collapse:
+        lines += [f"**Collapse:** {record.collapse}", ""]
     lines += ["| benchmark | score | delta vs champion |", "|---|---:|---:|"]
     gated = config.gate.benchmarks
-    for name, value in sorted(record["scores"].items()):
-        delta = record.get("deltas", {}).get(name)
+    for name, value in sorted(record.scores.items()):
+        delta = record.deltas.get(name)
         label = f"{name} (gated)" if gated is not None and name in gated else name
         lines.append(f"| {label} | {value:.3f} | {'' if delta is None else f'{delta:+.3f}'} |")
-    if record.get("signals"):
+    if record.signals:
         lines += ["", "| self-reward signal | value |", "|---|---:|"]
-        lines += [f"| {k} | {v:.3f} |" for k, v in sorted(record["signals"].items())]
+        lines += [f"| {k} | {v:.3f} |" for k, v in sorted(record.signals.items())]
     if mlflow_link:
         lines += ["", f"MLflow run: {mlflow_link}"]
     return "\n".join(lines)
@@ -46,14 +46,14 @@ def mlflow_run_link(ui: str, run_id: str | None) -> str:
     return f"{ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
 
 
-def publish_round_report(record: dict[str, Any], config: CampaignConfig) -> None:
+def publish_round_report(record: RoundRecord, config: CampaignConfig) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     ui = os.environ.get("MLFLOW_UI_URL") or os.environ.get("MLFLOW_TRACKING_URI", "")
-    link = mlflow_run_link(ui, record["mlflow_run_id"])
-    key = f"{config.name}-round-{record['round']}".lower().replace("_", "-").replace(".", "-")
+    link = mlflow_run_link(ui, record.mlflow_run_id)
+    key = f"{config.name}-round-{record.round}".lower().replace("_", "-").replace(".", "-")
     create_markdown_artifact(
         markdown=round_markdown(record, config, link),
         key=key,
-        description=f"round {record['round']} of campaign {config.name}",
+        description=f"round {record.round} of campaign {config.name}",
     )

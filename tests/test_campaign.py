@@ -259,7 +259,7 @@ def test_next_round_continues_the_campaign(campaign):
     local = config.model_copy(deep=True)
     local.train.trainer.launcher = "local"
     record = continue_campaign(local, out)
-    assert record["round"] == 3
+    assert record.round == 3
     after = json.loads((out / "campaign.summary.json").read_text())
     assert [r["round"] for r in after["rounds"]] == [0, 1, 2, 3]
     assert after["stop_reason"] == "round 3 run on its own"
@@ -286,7 +286,6 @@ def test_a_spent_premise_stops_a_round_before_it_trains(campaign):
     from mmupt.errors import CampaignStoppedError
     from schemas.premise import HOLDS, ROWS
     from stages.compare import compare_campaign, comparison_rows
-    from stages.gate import PREMISE_SPENT
 
     out, config, _, _ = campaign
     before = json.loads((out / "campaign.summary.json").read_text())
@@ -295,9 +294,9 @@ def test_a_spent_premise_stops_a_round_before_it_trains(campaign):
     strict.premise.recheck = "stop"
     strict.premise.min_gain = 1.0  # no model passes, whatever the micro model's figures
     record = continue_campaign(strict, out, k)
-    assert record[PREMISE_SPENT] and not record["promote"] and record["scores"] == {}
-    assert record["premise"][HOLDS] == 0.0 and record["premise"][ROWS] == 8
-    assert record["decision"].startswith("not trained: the premise of its starting model failed")
+    assert record.premise_spent and not record.promote and record.scores == {}
+    assert record.premise[HOLDS] == 0.0 and record.premise[ROWS] == 8
+    assert record.decision.startswith("not trained: the premise of its starting model failed")
     assert (out / f"round-{k}" / "premise").is_dir() and not (out / f"round-{k}" / "train").exists()
     after = json.loads((out / "campaign.summary.json").read_text())
     assert after["champion"] == before["champion"]

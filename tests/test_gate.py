@@ -80,23 +80,32 @@ def test_one_stop_rule_for_the_campaign_and_its_next_round(tmp_path):
     from flows.campaign import continue_campaign
     from mmupt.errors import CampaignStoppedError
     from schemas.campaign import CampaignConfig, GateConfig
+    from schemas.records import RoundRecord
     from stages.gate import campaign_stop, champion_record
 
-    def record(k: int, promote: bool, collapse: str | None = None) -> dict:
-        return {"round": k, "promote": promote, "collapse": collapse, "model_dir": f"m{k}", "scores": {}}
+    def record(k: int, promote: bool, collapse: str | None = None) -> RoundRecord:
+        return RoundRecord(round=k, promote=promote, collapse=collapse, model_dir=f"m{k}", decision="")
 
     gate_config = GateConfig(max_consecutive_rejections=2)
     history = [record(0, True), record(1, True), record(2, False)]
     assert campaign_stop(history, gate_config) is None
-    assert champion_record(history)["round"] == 1
+    assert champion_record(history).round == 1
     stopped = [*history, record(3, False)]
     assert campaign_stop(stopped, gate_config) == "2 rejected rounds in a row"
     assert campaign_stop([*history, record(3, True, "vote share 0.99")], gate_config).startswith(
         "self-reward collapse"
     )
-    assert champion_record(stopped)["round"] == 1
+    assert champion_record(stopped).round == 1
+    spent = record(3, False).model_copy(
+        update={"premise_spent": True, "premise": {"verdict": "majority <= greedy"}}
+    )
+    assert campaign_stop([*history, spent], gate_config) == (
+        "premise spent before round 3 trained (majority <= greedy)"
+    )
 
-    (tmp_path / "campaign.summary.json").write_text(json.dumps({"premise": None, "rounds": stopped}))
+    (tmp_path / "campaign.summary.json").write_text(
+        json.dumps({"premise": None, "rounds": [r.model_dump() for r in stopped]})
+    )
     config = CampaignConfig(gate=gate_config, premise=None)
     with pytest.raises(CampaignStoppedError, match=r"stopped after round 3: 2 rejected rounds .*--round 4"):
         continue_campaign(config, tmp_path)

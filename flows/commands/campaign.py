@@ -15,6 +15,7 @@ from flows.runtime import check_prefect_server, configure
 from mmupt.errors import PremiseFailedError
 from schemas.base import load_config
 from schemas.campaign import CampaignConfig
+from schemas.records import RoundRecord
 from stages.compare import compare_campaign, comparison_rows, plot_comparison
 
 console = Console()
@@ -47,9 +48,9 @@ def premise_line(premise: dict | None, when: str = "premise") -> str:
 
 def where_to_look(campaign_dir: Path, summary: dict) -> None:
     console.print(premise_line(summary.get("premise")), highlight=False)
-    for record in summary["rounds"]:  # later rounds' re-checks (premise.recheck)
-        if record["round"] > 0 and record.get("premise"):
-            line = premise_line(record["premise"], f"premise before round {record['round']}")
+    for record in map(RoundRecord.model_validate, summary["rounds"]):  # later rounds' re-checks
+        if not record.is_baseline and record.premise:
+            line = premise_line(record.premise, f"premise before round {record.round}")
             console.print(line, highlight=False)
     console.print(f"stop: {summary['stop_reason']}")
     console.print(f"champion model: [bold]{summary['champion']}[/]")
@@ -114,9 +115,7 @@ def round_command(
     from flows.campaign import continue_campaign
 
     record = continue_campaign(campaign_config, out, round_index)
-    console.print(
-        f"round {record['round']}: {'promoted' if record['promote'] else 'rejected'} — {record['decision']}"
-    )
+    console.print(f"round {record.round}: {'promoted' if record.promote else 'rejected'} — {record.decision}")
 
 
 @app.command("compare")

@@ -1,0 +1,44 @@
+"""The campaign's round record: what one round decided, in ``round-k/decision.json`` and the summary.
+
+Built by the campaign flow (the baseline, a trained round, a round its premise check stopped),
+read back by the next-round path, the stop rule, ``mmupt compare`` and the Prefect report. As a
+typed record, a key that one side renames is a validation error on the other, not a silent miss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from schemas.base import StrictModel
+
+
+class RoundRecord(StrictModel):
+    """One round of a campaign (round 0 is the baseline)."""
+
+    round: int = Field(ge=0, description="Round index; 0 is the baseline.")
+    model_dir: str = Field(description="The round's model (for a round that did not train: its start).")
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Benchmark -> accuracy of this round's model."
+    )
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="Label-free training signals (schemas.metrics.ROUND_SIGNALS)."
+    )
+    promote: bool = Field(description="Whether the round's model became the champion.")
+    decision: str = Field(description="The gate's reason, 'baseline', or why the round did not train.")
+    deltas: dict[str, float] = Field(default_factory=dict, description="Benchmark -> change vs the champion.")
+    collapse: str | None = Field(None, description="Why the collapse detector flagged the round, if it did.")
+    timings: dict[str, float] = Field(default_factory=dict, description="timing_s/<phase> -> seconds.")
+    synthesis_note: str | None = Field(None, description="Why the round trained on originals only, if so.")
+    mlflow_run_id: str | None = Field(None, description="The round's MLflow run.")
+    premise: dict[str, Any] | None = Field(
+        None, description="The premise check of the round's starting model (stages.premise.premise_record)."
+    )
+    premise_spent: bool = Field(
+        False, description="The round did not train: its starting model's premise check failed."
+    )
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.round == 0
