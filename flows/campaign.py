@@ -104,11 +104,13 @@ class Timer:
 
 
 def round_metrics(record: RoundRecord) -> dict[str, float]:
-    """What the campaign run logs at ``step=k`` for round k: its scores, training signals and the gate."""
+    """What the campaign run logs at ``step=k`` for round k: its scores, training signals, the gate,
+    and the premise of its starting model when the round re-checked it (``premise.recheck``)."""
     return {
         **{metrics.eval_metric(n): v for n, v in record.scores.items()},
         **record.signals,
         metrics.GATE_PROMOTED: float(record.promote),
+        **(premise_figures(record.premise) if record.premise else {}),
     }
 
 
@@ -242,9 +244,7 @@ def round_flow(
             premise=premise,
         )
         write_decision(round_dir, record)
-        tracking.log_metrics(
-            {**round_metrics(record), **timer.seconds, **(premise_figures(premise) if premise else {})}
-        )
+        tracking.log_metrics({**round_metrics(record), **timer.seconds})
         curves = plot_training_curves(trained / "metrics.jsonl", round_dir / "training_curves.png")
         if curves is not None:
             tracking.log_figure(curves)

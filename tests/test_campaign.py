@@ -303,6 +303,15 @@ def test_a_spent_premise_stops_a_round_before_it_trains(campaign):
     assert f"premise spent before round {k} trained" in after["stop_reason"]
     with pytest.raises(CampaignStoppedError, match="premise spent"):
         continue_campaign(strict, out)
+    # the campaign run charts the re-checked premise at the round's step, beside round 0's
+    import mlflow
+    from mlflow import MlflowClient
+
+    from schemas.premise import GAIN
+
+    mlflow.set_tracking_uri(after["tracking_uri"])
+    steps = {m.step for m in MlflowClient().get_metric_history(after["mlflow_run_id"], GAIN)}
+    assert {0, k} <= steps
     header, rows = comparison_rows(compare_campaign(out))
     column = header.index(f"round {k}")
     by_metric = {row[0]: row for row in rows}
