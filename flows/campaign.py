@@ -163,7 +163,7 @@ def round_flow(
         if premise is not None and premise[HOLDS] == 0.0 and config.premise.recheck == "stop":
             record = untrained_round(round_index, model_dir, premise, timer.seconds, run_id)
             write_decision(round_dir, record)
-            tracking.log_metrics({**premise_figures(premise), **timer.seconds})
+            tracking.log_metrics({**round_metrics(record), **timer.seconds})
             logger.warning("round %d: %s", round_index, record.decision)
             tracking.describe_run(f"Round {round_index}: {record.decision}")
             return record
@@ -256,7 +256,7 @@ def round_flow(
             mode=config.model_registry,
             tags={
                 "round": str(round_index),
-                "gate": "promoted" if decision.promote else "rejected",
+                "gate": record.outcome,
                 **{metrics.eval_metric(k): f"{v:.4f}" for k, v in scores.items()},
             },
         )
@@ -264,7 +264,7 @@ def round_flow(
             "round %d: %s%s", round_index, decision.reason, f"; collapse: {collapse}" if collapse else ""
         )
         tracking.describe_run(
-            f"Round {round_index}: {'promoted' if decision.promote else 'rejected'}: {decision.reason}"
+            f"Round {round_index}: {record.outcome}: {decision.reason}"
             + (f"; collapse: {collapse}" if collapse else "")
         )
         publish_round_report(record, config)

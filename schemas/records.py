@@ -42,3 +42,13 @@ class RoundRecord(StrictModel):
     @property
     def is_baseline(self) -> bool:
         return self.round == 0
+
+    @property
+    def outcome(self) -> str:
+        """``baseline``, ``not trained (premise)``, ``promoted`` or ``rejected``: one word set for the
+        CLI, ``mmupt compare``, the Prefect report, MLflow and the registry's ``gate`` tag."""
+        if self.is_baseline:
+            return "baseline"
+        if self.premise_spent:
+            return "not trained (premise)"
+        return "promoted" if self.promote else "rejected"

@@ -143,12 +143,7 @@ def round_decisions(campaign_dir: Path) -> dict[int, str]:
     out = {}
     for path in sorted(campaign_dir.glob("round-*/decision.json")):
         record = RoundRecord.model_validate_json(path.read_text(encoding="utf-8"))
-        if record.is_baseline:
-            out[record.round] = "baseline"
-        elif record.premise_spent:
-            out[record.round] = "not trained (premise)"
-        else:
-            out[record.round] = "promoted" if record.promote else "rejected"
+        out[record.round] = record.outcome
     return out
 
 

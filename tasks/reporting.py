@@ -12,7 +12,7 @@ def round_markdown(record: RoundRecord, config: CampaignConfig, mlflow_link: str
     lines = [
         f"# {config.name}: round {record.round}",
         "",
-        f"**Gate:** {'promoted' if record.promote else 'rejected'} — {record.decision}",
+        f"**Gate:** {record.outcome} — {record.decision}",
         "",
     ]
     if record.collapse:

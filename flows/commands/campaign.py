@@ -115,7 +115,7 @@ def round_command(
     from flows.campaign import continue_campaign
 
     record = continue_campaign(campaign_config, out, round_index)
-    console.print(f"round {record.round}: {'promoted' if record.promote else 'rejected'} — {record.decision}")
+    console.print(f"round {record.round}: {record.outcome} — {record.decision}")
 
 
 @app.command("compare")
