@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: anything else lets pip pick a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# DeepSpeed's CPU collective op, compiled once here (~30 s) rather than inside the first job.
+	mkdir -p "$(TORCH_EXTENSIONS_DIR)"
+	$(BIN)/python -m stages.train.ops
 	touch $(STAMP)
 
 demo: setup

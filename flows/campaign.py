@@ -25,12 +25,12 @@ from prefect import flow, get_run_logger
 from flows.locking import campaign_lock
 from flows.preflight import check_inputs
 from mmupt import tracking
-from mmupt.errors import NothingSurvivedError, PremiseFailedError
+from mmupt.errors import PremiseFailedError
 from mmupt.store import MODEL_DIR, read_manifest
 from schemas import metrics
 from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
 from schemas.premise import HOLDS
-from schemas.records import RoundRecord
+from schemas.records import NothingKept, RoundRecord
 from stages.compare import compare_campaign, plot_comparison, plot_training_curves
 from stages.gate import (
     campaign_stop,
@@ -62,12 +62,17 @@ from tasks.tracking import prefect_ids
 
 def run_stage(task_fn: Any, config: CampaignConfig, out_dir: Path, *args: Any, **kwargs: Any) -> Path:
     """Run one stage task with the campaign's retry/timeout policy; refresh its cache if the output is gone."""
+    return Path(run_stage_outcome(task_fn, config, out_dir, *args, **kwargs))
+
+
+def run_stage_outcome(task_fn: Any, config: CampaignConfig, out_dir: Path, *args: Any, **kwargs: Any) -> Any:
+    """``run_stage`` for a task whose result is not always an artifact path (synthesis: ``NothingKept``)."""
     configured = task_fn.with_options(
         retries=config.stage_retries,
         timeout_seconds=config.stage_timeout_s,
         refresh_cache=not output_ready(out_dir),
     )
-    return Path(configured(*args, out_dir=out_dir, **kwargs))
+    return configured(*args, out_dir=out_dir, **kwargs)
 
 
 def evaluate_suite(
@@ -183,22 +188,26 @@ def round_flow(
         ratio = config.synthesize.synthetic_ratio if config.synthesize is not None else 0.0
         synthesis_note = None
         if ratio > 0:
-            try:
-                synthetic = timer(
-                    "synthesize",
-                    run_stage,
-                    synthesize_task,
-                    config,
-                    round_dir / "synthesize",
-                    samples_dir,
-                    model_dir,
-                    config.synthesize,
-                    parent_run_id=run_id,
-                )
-            except NothingSurvivedError as err:
+            synthesized = timer(
+                "synthesize",
+                run_stage_outcome,
+                synthesize_task,
+                config,
+                round_dir / "synthesize",
+                samples_dir,
+                model_dir,
+                config.synthesize,
+                parent_run_id=run_id,
+            )
+            if isinstance(synthesized, NothingKept):
                 # A model that writes no usable question this round still trains on the originals.
-                synthesis_note, ratio = f"synthesis kept nothing, trained on originals only: {err}", 0.0
+                synthesis_note, ratio = (
+                    f"synthesis kept nothing, trained on originals only: {synthesized.reason}",
+                    0.0,
+                )
                 logger.warning(synthesis_note)
+            else:
+                synthetic = Path(synthesized)
         mixed = timer(
             "mix",
             run_stage,

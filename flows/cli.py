@@ -17,8 +17,10 @@ from rich.console import Console
 
 from flows import commands
 from flows.app import app
+from flows.runtime import configure, configure_console_logging
 from mmupt.errors import MmuptError
 
+configure()  # process defaults (environment variables), before any command imports its libraries
 for module in pkgutil.iter_modules(commands.__path__):
     importlib.import_module(f"{commands.__name__}.{module.name}")
 
@@ -29,6 +31,7 @@ def _fail(message: str, code: int) -> None:
 
 
 def main() -> None:
+    configure_console_logging()
     try:
         app(standalone_mode=False)
     except MmuptError as err:

@@ -6,8 +6,12 @@ which can take longer than its 20 s default to come up on a loaded 2-core machin
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
+
+STAGE_LOGGERS = ("mmupt", "stages", "tasks", "flows")
 
 DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -15,13 +19,23 @@ DEFAULTS = {
     "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "HF_HUB_OFFLINE": "1",
+    # a bar per checkpoint load/save, ~10 per round: noise between the progress lines (set 0 to see them)
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    # The stages log their progress (SFT loss, synthesis batches, training steps) through these
+    # packages' loggers; Prefect attaches its API handler to them, so the lines reach the run's
+    # page in the Prefect UI as well as the console. Outside a run (a single-stage CLI command)
+    # there is no run to send them to: that is expected, not worth a warning per line.
+    "PREFECT_LOGGING_EXTRA_LOGGERS": ",".join(STAGE_LOGGERS),
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 
 def configure() -> None:
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
+    for name in STAGE_LOGGERS:  # progress lines are INFO; Python's default passes WARNING and up only
+        logging.getLogger(name).setLevel(logging.INFO)
     os.environ.setdefault("PREFECT_HOME", str(Path.home() / ".cache" / "mmupt" / "prefect"))
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "mmupt" / "torch_extensions"))
     # Prefect creates only the last path component of its home: a missing parent makes its
@@ -40,3 +54,23 @@ def check_prefect_server() -> None:
             "Prefect server",
             "start it with deploy/start_prefect.sh or unset PREFECT_API_URL to run with a temporary local server",
         )
+
+
+def configure_console_logging() -> None:
+    """Show the stages' progress lines (INFO) on stderr, for every command, flow or not.
+
+    Python's default shows WARNING and up only, so a 3-minute SFT printed nothing. The handler sits
+    on the stage loggers themselves (no propagation), so inside a Prefect flow each line is printed
+    once while Prefect's API handler, attached to the same loggers, sends it to the UI.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S")
+    )
+    for name in STAGE_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.handlers = [h for h in logger.handlers if not getattr(h, "mmupt_console", False)]
+        handler.mmupt_console = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False

@@ -52,3 +52,9 @@ class RoundRecord(StrictModel):
         if self.premise_spent:
             return "not trained (premise)"
         return "promoted" if self.promote else "rejected"
+
+
+class NothingKept(StrictModel):
+    """A synthesis that kept no question: an expected outcome of a round (it trains on originals)."""
+
+    reason: str = Field(description="What the filters dropped, from the synthesis stage's error.")

@@ -300,6 +300,7 @@ def summarise(outcomes: Sequence[RowOutcome]) -> PremiseResult:
 # ---------------------------------------------------------------------------- measuring
 def measure(engine: Engine, rows: pa.Table, config: PremiseConfig) -> tuple[PremiseResult, dict[str, Any]]:
     """Greedy and n sampled answers for every row, scored; returns the figures and generation stats."""
+    from rich.console import Console
     from rich.progress import Progress
 
     records = rows.select(list(LABEL_COLUMNS)).to_pylist()
@@ -316,7 +317,9 @@ def measure(engine: Engine, rows: pa.Table, config: PremiseConfig) -> tuple[Prem
     outcomes: list[RowOutcome] = []
     truncated = samples = 0
     started = time.perf_counter()
-    with Progress(transient=True) as progress:
+    console = Console(stderr=True)
+    # a live bar on a terminal only: elsewhere a transient bar leaves an empty line per use
+    with Progress(transient=True, console=console, disable=not console.is_terminal) as progress:
         bar = progress.add_task("premise: greedy + samples", total=len(records))
         for start in range(0, len(records), GENERATION_CHUNK):
             chunk = records[start : start + GENERATION_CHUNK]

@@ -11,12 +11,15 @@ from pathlib import Path
 
 from prefect import task
 
+from mmupt import tracking
+from mmupt.errors import NothingSurvivedError
 from mmupt.store import read_manifest
 from schemas.campaign import WORLD_BENCHMARKS, BenchmarkSpec, RoundWindow
 from schemas.evaluate import EvalConfig
 from schemas.ingest import IngestConfig
 from schemas.model import TinyModelConfig
 from schemas.premise import PremiseConfig
+from schemas.records import NothingKept
 from schemas.sft import SFTConfig
 from schemas.synthesize import SynthesizeConfig
 from schemas.train import TrainConfig
@@ -94,12 +97,21 @@ def synthesize_task(
     config: SynthesizeConfig,
     out_dir: Path,
     parent_run_id: str | None = None,
-) -> str:
-    """The model writes new questions about the samples' images."""
+) -> str | NothingKept:
+    """The model writes new questions about the samples' images.
+
+    A model that writes no usable question is an expected outcome of a round, not a failure: the
+    task completes with ``NothingKept`` (the reason) and the round trains on its originals.
+    """
     from stages.synthesis.run import run_synthesize
 
-    with stage_run("synthesize", parent_run_id, config):
-        log_manifest(run_synthesize(samples_dir, model_dir, out_dir, config), "synthesize")
+    with stage_run("synthesize", parent_run_id, config) as active:
+        try:
+            log_manifest(run_synthesize(samples_dir, model_dir, out_dir, config), "synthesize")
+        except NothingSurvivedError as err:
+            if active is not None:
+                tracking.describe_run(f"nothing kept: {err}")
+            return NothingKept(reason=str(err))
     return str(out_dir)
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
 
 import pytest
 from PIL import Image, ImageDraw
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from flows.runtime import configure
+
+configure()  # the process defaults the CLI sets, before any test imports Prefect or transformers
 
 TOKENIZER_TEXTS = [
     "<image>How many red circles are in the image?",

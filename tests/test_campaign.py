@@ -232,6 +232,27 @@ def test_rerun_hits_the_cache(campaign):
 
 
 @pytest.mark.slow
+def test_stage_progress_reaches_the_prefect_ui(campaign):
+    """The stages' own log lines (SFT loss, training steps) are stored with the runs the UI shows."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterName
+
+    async def stage_logs() -> list:
+        async with get_client() as client:
+            return await client.read_logs(
+                LogFilter(name=LogFilterName(any_=["stages.sft", "stages.train.job"])), limit=200
+            )
+
+    logs = asyncio.run(stage_logs())
+    messages = [entry.message for entry in logs]
+    assert any(m.startswith("sft step") for m in messages)
+    assert any(m.startswith("step 1 ") for m in messages)  # a training step, from the Ray job's driver
+    assert all(entry.flow_run_id is not None for entry in logs)  # attached to the run the UI opens
+
+
+@pytest.mark.slow
 def test_second_campaign_on_same_dir_is_refused(campaign):
     from flows.locking import campaign_lock
 

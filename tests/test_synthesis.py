@@ -430,12 +430,14 @@ def test_label_free_synthesis_ignores_the_hidden_labels(tmp_path, writer_model_d
 def test_ray_actors_match_in_process(tmp_path, writer_model_dir, one_thread):
     import ray
 
+    from mmupt.ray_local import start_ray
+
     samples = samples_artifact(tmp_path / "samples", samples_table(6))
     config = fast_config()
     local = run_synthesize(samples, writer_model_dir, tmp_path / "local", config)
     if ray.is_initialized():  # an earlier test's training job keeps its Ray instance for later rounds
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False)
+    start_ray(None, 2, {})
     try:
         remote = run_synthesize(
             samples,

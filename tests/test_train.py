@@ -91,10 +91,11 @@ def _config(**overrides) -> TrainConfig:
 def ray_cluster():
     import ray
 
-    from stages.train.job import ray_runtime_env
+    from mmupt.ray_local import start_ray
+    from stages.train.job import worker_env
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, runtime_env=ray_runtime_env(_config()))
+        start_ray(None, 2, worker_env(_config()))
     yield
     ray.shutdown()
 
@@ -519,15 +520,34 @@ def test_ray_workers_mute_the_placement_group_cleaner():
     import importlib
     import logging
 
-    from stages.train.job import ray_runtime_env
+    from mmupt.ray_local import job_runtime_env
+    from stages.train.job import worker_env
 
-    env = ray_runtime_env(_config())
+    env = job_runtime_env(worker_env(_config()), local=True)
     module, _, name = env["worker_process_setup_hook"].rpartition(".")
     cleaner_log = logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner")
     cleaner_log.setLevel(logging.NOTSET)
     getattr(importlib.import_module(module), name)()  # what each Ray worker runs at start-up
     assert not cleaner_log.isEnabledFor(logging.WARNING) and cleaner_log.isEnabledFor(logging.ERROR)
     assert env["env_vars"]["DS_ACCELERATOR"] == "cpu"
+    # no preemption watcher on a private cluster; a user's cluster keeps Ray's default
+    assert env["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
+    assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in job_runtime_env({}, local=False)["env_vars"]
+
+
+def test_a_private_ray_cluster_listens_on_loopback_only(ray_cluster):
+    """Ray binds the node's outward interface by default; the cluster a job starts for itself must not."""
+    import psutil
+
+    loopback = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+    listening = [
+        (proc.name(), conn.laddr.ip, conn.laddr.port)
+        for proc in psutil.Process().children(recursive=True)
+        for conn in proc.net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN
+    ]
+    assert listening, "no Ray process listens at all: the check would be empty"
+    assert [entry for entry in listening if entry[1] not in loopback] == []
 
 
 def test_sampler_order_is_deterministic_and_covers_each_epoch():

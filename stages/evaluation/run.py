@@ -236,6 +236,7 @@ def run_evaluate(
     config: EvalConfig | None = None,
 ) -> Manifest:
     """Ask every item with the shared reasoning prompt, one sample each, then score as ``run_score``."""
+    from rich.console import Console
     from rich.progress import Progress
 
     config = config or EvalConfig()
@@ -250,7 +251,9 @@ def run_evaluate(
     responses: list[str] = []
     truncated = tokens = 0
     started = time.perf_counter()
-    with Progress(transient=True) as progress:
+    console = Console(stderr=True)
+    # a live bar on a terminal only: elsewhere a transient bar leaves an empty line per use
+    with Progress(transient=True, console=console, disable=not console.is_terminal) as progress:
         task = progress.add_task(f"{bench.name}: generating", total=len(loaded.items))
         for start in range(0, len(loaded.items), config.generation_batch):
             batch = loaded.items[start : start + config.generation_batch]

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from mmupt.engine.base import Engine
 from mmupt.errors import MmuptError
+from mmupt.ray_local import start_ray
 from mmupt.store import MANIFEST, read_manifest, read_table, write_artifact
 from schemas.engine import EngineConfig
 from schemas.synthesize import SynthesizeConfig
@@ -205,12 +206,7 @@ def _ensure_ray(config: SynthesizeConfig) -> bool:
     if ray.is_initialized():
         return False
     env = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
-    kwargs: dict[str, Any] = {"include_dashboard": False, "runtime_env": {"env_vars": env}}
-    if config.ray.address:
-        kwargs["address"] = config.ray.address
-    else:
-        kwargs["num_cpus"] = max(2, int(config.ray.num_actors * config.ray.cpus_per_actor + 0.999))
-    ray.init(**kwargs)
+    start_ray(config.ray.address, max(2, int(config.ray.num_actors * config.ray.cpus_per_actor + 0.999)), env)
     return True
 
 

@@ -30,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mmupt.errors import ConfigError, MmuptError
 from mmupt.modeling.loader import check_model_dir
+from mmupt.ray_local import start_ray
 from mmupt.store import (
     MANIFEST,
     ArtifactWriter,
@@ -41,7 +42,7 @@ from mmupt.store import (
     read_manifest,
 )
 from schemas.artifacts import ROLLOUTS
-from schemas.metrics import KL, LABEL_ACCURACY, timing_metric
+from schemas.metrics import KL, LABEL_ACCURACY, REWARD_MEAN, VOTE_SHARE, VOTE_SKIPPED, timing_metric
 from schemas.train import TrainConfig
 from stages.train import checkpoint
 from stages.train.config import resolve_deepspeed
@@ -223,31 +224,11 @@ def worker_env(config: TrainConfig) -> dict[str, str]:
         ),
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "0"),
     }
     if not config.trainer.use_gpu:
         env["DS_ACCELERATOR"] = "cpu"  # DeepSpeed's CPU accelerator: gloo + shared-memory collectives
     return env
-
-
-def quiet_placement_group_cleaner() -> None:
-    """Ray worker setup hook: mute Ray Train's placement-group cleaner.
-
-    The cleaner polls the state API, which needs the dashboard; we start Ray without one (it
-    costs a process and a port per job for nothing we use), so every poll fails and logs a
-    warning, hundreds per run, drowning the progress lines. It cannot do its job without the
-    state API anyway; the placement group is still removed when the driver's job ends.
-    """
-    logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(
-        logging.ERROR
-    )
-
-
-def ray_runtime_env(config: TrainConfig) -> dict[str, Any]:
-    """Ray runtime_env for a local cluster started by the job (or by a test standing in for it)."""
-    return {
-        "env_vars": worker_env(config),
-        "worker_process_setup_hook": f"{__name__}.{quiet_placement_group_cleaner.__name__}",
-    }
 
 
 def _ensure_ray(config: TrainConfig) -> None:
@@ -255,12 +236,9 @@ def _ensure_ray(config: TrainConfig) -> None:
 
     trainer = config.trainer
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "runtime_env": ray_runtime_env(config)}
-        if trainer.ray_address:
-            kwargs["address"] = trainer.ray_address
-        else:
-            kwargs["num_cpus"] = max(2, trainer.num_workers * trainer.cpus_per_worker)
-        ray.init(**kwargs)
+        start_ray(
+            trainer.ray_address, max(2, trainer.num_workers * trainer.cpus_per_worker), worker_env(config)
+        )
     _warm_train_coordinator()
     resources = ray.cluster_resources()
     need_cpu = trainer.num_workers * trainer.cpus_per_worker
@@ -360,7 +338,8 @@ def _launch(
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    # A live bar on a terminal; elsewhere (CI logs, a Prefect worker) the log lines below say the same.
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
         task = progress.add_task("starting workers", total=spec.total_steps, completed=spec.start_step)
         while True:
             alive = thread.is_alive()
@@ -375,6 +354,7 @@ def _launch(
                 continue
             if message["kind"] == "ready":
                 phases.mark("ready")
+                log.info("train: workers ready after %.0fs", phases.marks["ready"] - phases.launched)
                 progress.update(task, description="workers ready")
                 continue
             if message["kind"] == "teacher":
@@ -436,18 +416,19 @@ def _ray_trainer(
 
 
 def _progress_line(m: dict[str, float]) -> str:
+    """One step as plain text: it goes to the log (console, Prefect UI) as well as the progress bar."""
     parts = [
-        f"reward {m.get('reward/mean', 0):.3f}",
-        f"vote {m.get('vote/share_mean', 0):.2f}",
-        f"skipped {m.get('vote/skipped_share', 0):.0%}",
+        f"reward {m.get(REWARD_MEAN, 0):.3f}",
+        f"vote {m.get(VOTE_SHARE, 0):.2f}",
+        f"skipped {m.get(VOTE_SKIPPED, 0):.0%}",
     ]
     if LABEL_ACCURACY in m:
-        parts.append(f"label acc {m['label/accuracy']:.2f}")
+        parts.append(f"label acc {m[LABEL_ACCURACY]:.2f}")
     if KL in m:
-        parts.append(f"kl {m['actor/kl']:.4f}")
-    parts.append(f"{m.get('timing_s/step', 0):.1f}s/step")
+        parts.append(f"kl {m[KL]:.4f}")
+    parts.append(f"{m.get(timing_metric('step'), 0):.1f}s/step")
     if not m.get("step/trained"):
-        parts.append("[yellow]no trainable group: update skipped[/]")
+        parts.append("no trainable group: update skipped")
     return "  ".join(parts)
 
 

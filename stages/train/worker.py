@@ -9,7 +9,9 @@ written: metrics lines, per-step rollout parts, checkpoint markers, the final mo
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import logging
 import os
@@ -270,10 +272,16 @@ class Trainer:
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
         )
-        deepspeed.init_distributed(dist_backend="nccl" if self.config.trainer.use_gpu else "gloo")
-        engine, _, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=schedule, config=self.spec.deepspeed
-        )
+        # DeepSpeed print()s a line per rank per op load ("... built successfully", cached or not):
+        # kept at DEBUG, off the console every round.
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            deepspeed.init_distributed(dist_backend="nccl" if self.config.trainer.use_gpu else "gloo")
+            engine, _, _, _ = deepspeed.initialize(
+                model=model, optimizer=optimizer, lr_scheduler=schedule, config=self.spec.deepspeed
+            )
+        if printed.getvalue().strip():
+            log.debug("deepspeed: %s", printed.getvalue().strip())
         return engine
 
     def _rollout_engine(self, module: torch.nn.Module, dtype: str) -> RolloutEngine:
