@@ -26,7 +26,7 @@ from flows.locking import campaign_lock
 from flows.preflight import check_inputs
 from mmupt import tracking
 from mmupt.errors import PremiseFailedError
-from mmupt.store import MODEL_DIR, read_manifest
+from mmupt.store import MODEL_DIR, read_manifest, write_text_atomic
 from schemas import metrics
 from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
 from schemas.premise import HOLDS
@@ -121,7 +121,7 @@ def round_metrics(record: RoundRecord) -> dict[str, float]:
 
 def write_decision(round_dir: Path, record: RoundRecord) -> None:
     """``round-k/decision.json``: the round's record, as the summary and ``mmupt compare`` read it."""
-    (round_dir / "decision.json").write_text(record.model_dump_json(indent=2))
+    write_text_atomic(round_dir / "decision.json", record.model_dump_json(indent=2))
 
 
 def round_tags(campaign_dir: Path, round_index: int) -> dict[str, str]:
@@ -408,7 +408,7 @@ def write_summary(
         "mlflow_run_id": parent_id,
         "tracking_uri": tracking.tracking_uri(out_dir),
     }
-    (out_dir / "campaign.summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    write_text_atomic(out_dir / "campaign.summary.json", json.dumps(summary, indent=2, sort_keys=True))
     scores = ", ".join(f"{k} {v:.3f}" for k, v in sorted(champion_scores.items()))
     tracking.describe_run(f"Campaign {config.name}: {stop_reason}. Champion: {champion} ({scores}).")
     tracking.log_figure(plot_comparison(compare_campaign(out_dir), out_dir / "comparison.png"))

@@ -12,7 +12,7 @@ from typing import IO
 
 import mmupt
 from mmupt.errors import MmuptError
-from mmupt.store import MANIFEST_VERSION
+from mmupt.store import MANIFEST_VERSION, write_text_atomic
 from schemas.campaign import CampaignConfig
 
 LOCK_FILE = ".campaign.lock"
@@ -23,7 +23,8 @@ def check_compatible(out_dir: Path, config: CampaignConfig) -> None:
     """Refuse a campaign directory written by an incompatible mmupt, or by another campaign."""
     stamp = out_dir / STAMP_FILE
     if not stamp.is_file():
-        stamp.write_text(
+        write_text_atomic(
+            stamp,
             json.dumps(
                 {
                     "name": config.name,
@@ -31,7 +32,7 @@ def check_compatible(out_dir: Path, config: CampaignConfig) -> None:
                     "manifest_version": MANIFEST_VERSION,
                 },
                 indent=2,
-            )
+            ),
         )
         return
     data = json.loads(stamp.read_text(encoding="utf-8"))

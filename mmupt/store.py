@@ -276,11 +276,16 @@ class ArtifactWriter:
             stats=self.stats,
             content_hash=content.hexdigest(),
         )
-        _write_text_atomic(self._tmp / MANIFEST, self.manifest.to_json())
+        write_text_atomic(self._tmp / MANIFEST, self.manifest.to_json())
         _publish(self._tmp, self.out_dir)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one rename: a crash leaves the old file or the new, never half of one.
+
+    Every small state file a re-run reads back (decisions, summaries, checkpoint markers) goes
+    through here: a truncated JSON file would turn a resumable crash into a manual clean-up.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     with tmp.open("rb") as handle:

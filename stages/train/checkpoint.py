@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from transformers import ProcessorMixin
 
+from mmupt.store import write_text_atomic
 from stages.train.rollout import gathered_parameters
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ def save(
         dist.barrier()  # every rank's partition is on disk before the checkpoint counts as complete
     if rank == 0:
         marker = checkpoint_dir / tag / "client_state.json"
-        marker.write_text(json.dumps(client_state, indent=2, sort_keys=True), encoding="utf-8")
+        # the marker that makes the checkpoint count: whole or absent, never a truncated file
+        write_text_atomic(marker, json.dumps(client_state, indent=2, sort_keys=True))
         for old in saved_steps(checkpoint_dir)[:-keep]:
             shutil.rmtree(checkpoint_dir / tag_for(old), ignore_errors=True)
     if dist.is_initialized():

@@ -40,6 +40,7 @@ from mmupt.store import (
     config_hash,
     file_sha256,
     read_manifest,
+    write_text_atomic,
 )
 from schemas.artifacts import ROLLOUTS
 from schemas.metrics import KL, LABEL_ACCURACY, REWARD_MEAN, VOTE_SHARE, VOTE_SKIPPED, timing_metric
@@ -204,7 +205,7 @@ def _truncate_records(out: Path, last_step: int) -> None:
             for line in metrics.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line)["step"] <= last_step
         ]
-        metrics.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        write_text_atomic(metrics, "".join(line + "\n" for line in kept))
     parts = out / STEPS_DIR
     if parts.is_dir():
         for part in parts.glob("rollouts-*.parquet"):
