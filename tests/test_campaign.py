@@ -138,6 +138,50 @@ def test_a_failed_premise_stops_the_campaign_before_training(prefect_server, tmp
 
 
 @pytest.mark.slow
+def test_a_campaign_killed_twice_resumes_to_the_uninterrupted_end(campaign, tmp_path):
+    """SIGKILL the `mmupt campaign` command (with its Prefect server and Ray cluster) right after a
+    stage's manifest is written, then again during GRPO; the third run finishes with the
+    uninterrupted campaign's numbers and champion weights, re-makes no finished stage, leaves no
+    readable half-artifact and one coherent MLflow history. The full set of kill points is
+    benchmarks/fault_soak.py (docs/FAULTS.md)."""
+    from tests.fault_harness import (
+        KillPoint,
+        exists,
+        manifests,
+        mlflow_state,
+        outcome,
+        printed,
+        run_campaign,
+        unreadable_artifacts,
+        weights_digest,
+    )
+
+    _, _, reference, _ = campaign
+    out, home = tmp_path / "campaign", tmp_path / "prefect"
+    after_manifest = KillPoint("after-manifest", "", exists("round-1/mix/manifest.json"))
+    first = run_campaign(CONFIG, out, home, kill=after_manifest, limit_s=600)
+    assert first.fired and first.returncode == -9, first.output[-2000:]
+    finished = manifests(out)
+    assert out / "round-1" / "mix" in finished and unreadable_artifacts(out) == []
+
+    during_grpo = KillPoint("grpo", "", printed("stages.train.job - step 1 "))
+    second = run_campaign(CONFIG, out, home, kill=during_grpo, limit_s=600)
+    assert second.fired and second.returncode == -9, second.output[-2000:]
+    assert unreadable_artifacts(out) == []
+
+    third = run_campaign(CONFIG, out, home, limit_s=600)
+    assert third.returncode == 0, third.output[-3000:]
+    end = outcome(out)
+    assert end.scores == [r["scores"] for r in reference["rounds"]]
+    assert end.decisions == [r["promote"] for r in reference["rounds"]]
+    assert end.champion_digest == weights_digest(Path(reference["champion"]))
+    now = manifests(out)
+    assert {path: now[path] for path in finished} == finished  # trusted, not re-made
+    state = mlflow_state(out)
+    assert state.campaign_runs == 1 and state.running == 0 and state.ended_by_crash >= 2
+
+
+@pytest.mark.slow
 def test_mlflow_layout(campaign):
     import mlflow
     from mlflow import MlflowClient

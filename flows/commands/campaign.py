@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -55,11 +56,21 @@ def where_to_look(campaign_dir: Path, summary: dict) -> None:
     console.print(f"stop: {summary['stop_reason']}")
     console.print(f"champion model: [bold]{summary['champion']}[/]")
     uri = summary["tracking_uri"]
+    # commands and URLs are printed whole (soft wrap): a line broken mid-path cannot be pasted
     if uri.startswith("sqlite"):
-        console.print(f"MLflow UI:  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
+        command = f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+        console.print(f"MLflow UI:  {command}", soft_wrap=True, highlight=False)
     else:
-        console.print(f"MLflow UI:  {uri}")
-    console.print("Prefect UI: bash deploy/start_prefect.sh   (then http://127.0.0.1:4200)")
+        console.print(f"MLflow UI:  {uri}", soft_wrap=True, highlight=False)
+    console.print(f"Prefect UI: {prefect_ui_hint()}", soft_wrap=True, highlight=False)
+
+
+def prefect_ui_hint() -> str:
+    """Where this run's Prefect UI is: the configured server, or how to start a local one."""
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        return api.rstrip("/").removesuffix("/api")
+    return "bash deploy/start_prefect.sh   (then http://127.0.0.1:4200)"
 
 
 def run_campaign(config: CampaignConfig, out: Path) -> dict:
