@@ -1,8 +1,9 @@
 """The typer application object that every ``flows/commands`` module registers on."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import yaml
 
 import mmupt
 
@@ -32,3 +33,22 @@ def main_callback(
 
     Example: mmupt demo --out runs/demo
     """
+
+
+SET_HELP = "Change one config key for this run: KEY=VALUE, dotted, VALUE read as YAML (repeatable), e.g. --set data.max_steps=12."
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``--set a.b=1`` options as load_config overrides; a malformed one is a usage error naming it."""
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(
+                f"{item!r}: expected KEY=VALUE, e.g. data.max_steps=12", param_hint="--set"
+            )
+        try:
+            overrides[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            overrides[key.strip()] = text
+    return overrides

@@ -31,8 +31,15 @@ def round_markdown(record: RoundRecord, config: CampaignConfig, mlflow_link: str
     return "\n".join(lines)
 
 
+TRAINING_VIEW = "workflowType=machine_learning"
+
+
 def mlflow_run_link(ui: str, run_id: str | None) -> str:
-    """The MLflow UI page of a run: MLflow 3 needs the experiment in the path (``#/experiments/<e>/runs/<r>``)."""
+    """The MLflow UI page of a run: MLflow 3 needs the experiment in the path (``#/experiments/<e>/runs/<r>``).
+
+    ``workflowType=machine_learning`` opens it in the UI's "Model training" mode: a fresh browser
+    otherwise starts in the GenAI mode (traces, sessions), whatever the experiment's kind tag says.
+    """
     if not run_id:
         return "no MLflow run"
     if not ui.startswith("http"):
@@ -43,7 +50,7 @@ def mlflow_run_link(ui: str, run_id: str | None) -> str:
         experiment = mlflow.get_run(run_id).info.experiment_id
     except Exception:  # noqa: BLE001 - a link is a convenience: never fail a round for it
         return f"run id {run_id} (MLflow at {ui})"
-    return f"{ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+    return f"{ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}?{TRAINING_VIEW}"
 
 
 def publish_round_report(record: RoundRecord, config: CampaignConfig) -> None:

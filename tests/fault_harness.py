@@ -123,7 +123,8 @@ def kill_tree(pid: int) -> None:
             proc.send_signal(signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    psutil.wait_procs(family, timeout=10)
+    # not the root: it is the caller's child, and reaping it here would hide its exit status (-9)
+    psutil.wait_procs(family[1:], timeout=10)
 
 
 def kill_matching(pid: int, text: str) -> None:

@@ -29,6 +29,14 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
         (["campaign", "--config", "configs/demo.yaml", "--out", "x", "--rounds", "abc"], "'--rounds'"),
         (["vote", "--rollouts", "r.jsonl", "--out", "o", "--min-vote-ratio", "abc"], "'--min-vote-ratio'"),
         (["world", "--no-such-flag"], "No such option"),
+        (
+            ["campaign", "--config", "configs/demo.yaml", "--out", "x", "--set", "rounds"],
+            "expected KEY=VALUE",
+        ),
+        (
+            ["campaign", "--config", "configs/demo.yaml", "--out", "x", "--set", "train.data.max_step=3"],
+            "max_step",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_with_exit_2(monkeypatch, capsys, args, says):

@@ -46,6 +46,52 @@ def test_overrides_apply_dotted_keys(tmp_path):
     assert cfg.sft.epochs == 0.5 and cfg.world.seed == 7
 
 
+def test_a_section_extends_a_profile_and_changes_only_what_it_names(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "base.yaml").write_text("epochs: 3.0\nbatch_size: 8\nlearning_rate: 0.01\n")
+    path = tmp_path / "campaign.yaml"
+    path.write_text("sft:\n  extends: profiles/base.yaml\n  batch_size: 4\nworld: {seed: 3}\n")
+    cfg = load_config(EmbeddedConfig, path)
+    assert (cfg.sft.epochs, cfg.sft.batch_size, cfg.sft.learning_rate, cfg.world.seed) == (3.0, 4, 0.01, 3)
+
+
+def test_the_demo_is_the_cpu_profile_with_its_teacher_and_vote():
+    """configs/demo.yaml's train section extends train_tiny.yaml instead of copying it."""
+    from pathlib import Path
+
+    from schemas.campaign import CampaignConfig
+    from schemas.train import TrainConfig
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    demo = load_config(CampaignConfig, root / "demo.yaml").train
+    tiny = load_config(TrainConfig, root / "train_tiny.yaml")
+    assert (demo.reward.teacher, demo.reward.vote.min_vote_ratio) == ("frozen", 0.5)
+    assert (tiny.reward.teacher, tiny.reward.vote.min_vote_ratio) == ("online", 0.75)
+    assert demo.algorithm == tiny.algorithm and demo.optim == tiny.optim and demo.data == tiny.data
+
+
+def test_command_line_sets_override_dotted_keys_as_yaml_values():
+    from flows.app import parse_sets
+    from schemas.train import TrainConfig
+
+    sets = parse_sets(["data.max_steps=12", "reward.teacher=frozen", "optim.lr=2e-5"])
+    assert (
+        sets["data.max_steps"] == 12 and sets["reward.teacher"] == "frozen"
+    )  # typed by YAML, checked by the schema
+    cfg = load_config(TrainConfig, None, sets)
+    assert (cfg.data.max_steps, cfg.reward.teacher, cfg.optim.lr) == (12, "frozen", 2e-5)
+
+
+def test_extends_errors_name_the_file(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("sft:\n  extends: loop.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_config(EmbeddedConfig, path)
+    path.write_text("sft:\n  extends: missing.yaml\n")
+    with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
+        load_config(EmbeddedConfig, path)
+
+
 def test_cross_field_rules_explain_the_fix():
     with pytest.raises(ValueError, match="divisible by num_attention_heads"):
         TinyModelConfig(hidden_size=100, num_attention_heads=3)

@@ -58,7 +58,10 @@ def test_round_report_links_to_the_run_page_mlflow_3_serves(store):
     with tracking.run("round-1") as active:
         run_id, experiment = active.info.run_id, active.info.experiment_id
     link = mlflow_run_link("http://127.0.0.1:5000/", run_id)
-    assert link == f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run_id}"
+    assert (
+        link
+        == f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run_id}?workflowType=machine_learning"
+    )
     assert mlflow_run_link("sqlite:///x.db", run_id) == f"run id {run_id}"
 
 

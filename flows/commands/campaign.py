@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.app import app
+from flows.app import SET_HELP, app, parse_sets
 from flows.preflight import preflight
 from flows.runtime import check_prefect_server, configure
 from mmupt.errors import PremiseFailedError
@@ -18,6 +18,7 @@ from schemas.base import load_config
 from schemas.campaign import CampaignConfig
 from schemas.records import RoundRecord
 from stages.compare import compare_campaign, comparison_rows, plot_comparison
+from tasks.reporting import TRAINING_VIEW
 
 console = Console()
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -59,7 +60,8 @@ def where_to_look(campaign_dir: Path, summary: dict) -> None:
     # commands and URLs are printed whole (soft wrap): a line broken mid-path cannot be pasted
     if uri.startswith("sqlite"):
         command = f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
-        console.print(f"MLflow UI:  {command}", soft_wrap=True, highlight=False)
+        page = f"http://127.0.0.1:5000/#/experiments?{TRAINING_VIEW}"
+        console.print(f"MLflow UI:  {command}   (then {page})", soft_wrap=True, highlight=False)
     else:
         console.print(f"MLflow UI:  {uri}", soft_wrap=True, highlight=False)
     console.print(f"Prefect UI: {prefect_ui_hint()}", soft_wrap=True, highlight=False)
@@ -97,12 +99,13 @@ def campaign_command(
     config: Annotated[Path, typer.Option(help="Campaign YAML (CampaignConfig).")],
     out: Annotated[Path, typer.Option(help="Campaign directory (artifacts, MLflow store).")],
     rounds: Annotated[int | None, typer.Option(help="Override the number of rounds.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Run a continual campaign through Prefect: round 0 baseline, then UPT rounds with gating.
 
-    Example: mmupt campaign --config configs/demo.yaml --out runs/campaign
+    Example: mmupt campaign --config configs/demo.yaml --out runs/campaign --set train.data.max_steps=12
     """
-    overrides = {"rounds": rounds} if rounds else None
+    overrides = {**parse_sets(set_), **({"rounds": rounds} if rounds else {})}
     run_campaign(load_config(CampaignConfig, config, overrides), out)
 
 

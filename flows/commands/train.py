@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.app import app
+from flows.app import SET_HELP, app, parse_sets
 from schemas import metrics
 from schemas.base import load_config
 from schemas.train import TrainConfig
@@ -39,16 +39,17 @@ def train_command(
         Path | None, typer.Option(help="YAML with TrainConfig fields (configs/train_*.yaml).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Train with GRPO on the model's own majority votes.
 
-    Example: mmupt train --samples runs/world --model runs/sft/model --config configs/train_tiny.yaml --out runs/train
+    Example: mmupt train --samples runs/world --model runs/sft/model --config configs/train_tiny.yaml --out runs/train --set data.max_steps=12
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mmupt import tracking
     from stages.train import run_train  # heavy (torch, ray, deepspeed): import on use
 
-    cfg = load_config(TrainConfig, config)
+    cfg = load_config(TrainConfig, config, parse_sets(set_))
     tracking.use_campaign(out, EXPERIMENT)
     tags = {"stage": "train", "resume": str(resume).lower(), "samples": ",".join(str(s) for s in samples)}
     with tracking.run("train", params=cfg.flat(), tags=tags):
