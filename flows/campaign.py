@@ -35,11 +35,9 @@ from stages.compare import compare_campaign, plot_comparison, plot_training_curv
 from stages.gate import (
     campaign_stop,
     champion_record,
-    collapse_reason,
-    gate,
+    decide_round,
     label_accuracy_history,
     read_train_metrics,
-    round_signals,
     suite_scores,
 )
 from stages.premise import premise_figures, premise_record, premise_verdict, stop_message
@@ -184,30 +182,9 @@ def round_flow(
                 window,
                 parent_run_id=run_id,
             )
-        synthetic = None
-        ratio = config.synthesize.synthetic_ratio if config.synthesize is not None else 0.0
-        synthesis_note = None
-        if ratio > 0:
-            synthesized = timer(
-                "synthesize",
-                run_stage_outcome,
-                synthesize_task,
-                config,
-                round_dir / "synthesize",
-                samples_dir,
-                model_dir,
-                config.synthesize,
-                parent_run_id=run_id,
-            )
-            if isinstance(synthesized, NothingKept):
-                # A model that writes no usable question this round still trains on the originals.
-                synthesis_note, ratio = (
-                    f"synthesis kept nothing, trained on originals only: {synthesized.reason}",
-                    0.0,
-                )
-                logger.warning(synthesis_note)
-            else:
-                synthetic = Path(synthesized)
+        synthetic, ratio, synthesis_note = timer(
+            "synthesize", synthesize_or_originals, config, round_dir, samples_dir, model_dir, run_id
+        )
         mixed = timer(
             "mix",
             run_stage,
@@ -234,50 +211,74 @@ def round_flow(
         new_model = trained / MODEL_DIR
         evals = timer("evaluate", evaluate_suite, config, new_model, world_dir, round_dir, run_id)
 
-        scores = suite_scores(evals, config.benchmarks)
-        decision = gate(champion_scores, scores, config.gate)
-        signals = round_signals(read_train_metrics(trained))
-        collapse = collapse_reason(signals, probe_history, config.collapse)
-        record = RoundRecord(
-            round=round_index,
-            model_dir=str(new_model),
-            scores=scores,
-            signals=signals,
-            promote=decision.promote,
-            decision=decision.reason,
-            deltas=decision.deltas,
-            collapse=collapse,
+        record = decide_round(
+            round_index,
+            new_model,
+            suite_scores(evals, config.benchmarks),
+            champion_scores,
+            read_train_metrics(trained),
+            probe_history,
+            config.gate,
+            config.collapse,
             timings=timer.seconds,
             synthesis_note=synthesis_note,
             mlflow_run_id=run_id,
             premise=premise,
         )
-        write_decision(round_dir, record)
-        tracking.log_metrics({**round_metrics(record), **timer.seconds})
-        curves = plot_training_curves(trained / "metrics.jsonl", round_dir / "training_curves.png")
-        if curves is not None:
-            tracking.log_figure(curves)
-        # Every round's model is a version; only a promoted one takes the champion alias.
-        tracking.register_model(
-            new_model,
-            f"{config.name}-model",
-            alias="champion" if decision.promote else None,
-            mode=config.model_registry,
-            tags={
-                "round": str(round_index),
-                "gate": record.outcome,
-                **{metrics.eval_metric(k): f"{v:.4f}" for k, v in scores.items()},
-            },
-        )
-        logger.info(
-            "round %d: %s%s", round_index, decision.reason, f"; collapse: {collapse}" if collapse else ""
-        )
-        tracking.describe_run(
-            f"Round {round_index}: {record.outcome}: {decision.reason}"
-            + (f"; collapse: {collapse}" if collapse else "")
-        )
-        publish_round_report(record, config)
+        publish_round(record, config, round_dir, trained)
     return record
+
+
+def synthesize_or_originals(
+    config: CampaignConfig, round_dir: Path, samples_dir: Path, model_dir: Path, run_id: str | None
+) -> tuple[Path | None, float, str | None]:
+    """The round's synthetic questions and their share of the mix; (None, 0, why) when there are none.
+
+    A model that writes no usable question this round still trains on the originals.
+    """
+    ratio = config.synthesize.synthetic_ratio if config.synthesize is not None else 0.0
+    if ratio <= 0:
+        return None, 0.0, None
+    synthesized = run_stage_outcome(
+        synthesize_task,
+        config,
+        round_dir / "synthesize",
+        samples_dir,
+        model_dir,
+        config.synthesize,
+        parent_run_id=run_id,
+    )
+    if isinstance(synthesized, NothingKept):
+        note = f"synthesis kept nothing, trained on originals only: {synthesized.reason}"
+        get_run_logger().warning(note)
+        return None, 0.0, note
+    return Path(synthesized), ratio, None
+
+
+def publish_round(record: RoundRecord, config: CampaignConfig, round_dir: Path, train_dir: Path) -> None:
+    """Make a trained round's decision visible: decision.json, the round's MLflow run (metrics, curves,
+    description), the model registry (every round a version; the champion alias only on promotion),
+    the log and the Prefect report."""
+    write_decision(round_dir, record)
+    tracking.log_metrics({**round_metrics(record), **record.timings})
+    curves = plot_training_curves(train_dir / "metrics.jsonl", round_dir / "training_curves.png")
+    if curves is not None:
+        tracking.log_figure(curves)
+    tracking.register_model(
+        Path(record.model_dir),
+        f"{config.name}-model",
+        alias="champion" if record.promote else None,
+        mode=config.model_registry,
+        tags={
+            "round": str(record.round),
+            "gate": record.outcome,
+            **{metrics.eval_metric(k): f"{v:.4f}" for k, v in record.scores.items()},
+        },
+    )
+    collapse = f"; collapse: {record.collapse}" if record.collapse else ""
+    get_run_logger().info("round %d: %s%s", record.round, record.decision, collapse)
+    tracking.describe_run(f"Round {record.round}: {record.outcome}: {record.decision}{collapse}")
+    publish_round_report(record, config)
 
 
 def recheck_premise(

@@ -19,6 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 
@@ -119,6 +120,37 @@ def collapse_reason(
         if best - probe > config.max_probe_drop:
             return f"pseudo-label accuracy {probe:.3f} fell {best - probe:.3f} below its best {best:.3f}"
     return None
+
+
+def decide_round(
+    round_index: int,
+    model_dir: Path,
+    scores: dict[str, float],
+    champion_scores: dict[str, float],
+    steps: list[dict[str, float]],
+    probe_history: list[float],
+    gate_config: GateConfig,
+    collapse_config: CollapseConfig,
+    **context: Any,
+) -> RoundRecord:
+    """What a trained round decides, from numbers only: the gate against the champion, the round's
+    self-reward signals (its last training steps) and whether they show collapse.
+
+    ``context``: the record's bookkeeping fields (timings, synthesis note, MLflow run, premise).
+    """
+    decision = gate(champion_scores, scores, gate_config)
+    signals = round_signals(steps)
+    return RoundRecord(
+        round=round_index,
+        model_dir=str(model_dir),
+        scores=scores,
+        signals=signals,
+        promote=decision.promote,
+        decision=decision.reason,
+        deltas=decision.deltas,
+        collapse=collapse_reason(signals, probe_history, collapse_config),
+        **context,
+    )
 
 
 def campaign_stop(history: Sequence[RoundRecord], config: GateConfig) -> str | None:

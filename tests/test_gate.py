@@ -28,6 +28,47 @@ def test_only_gate_benchmarks_can_reject_a_round():
     assert not dev_drops.promote and dev_drops.reason == "world-dev regressed by 0.100 (> 0.020)"
 
 
+def test_a_round_decides_from_its_scores_and_last_steps_only():
+    from schemas.campaign import CollapseConfig
+    from stages.gate import decide_round
+
+    steps = [
+        {"step": k, "vote/share_mean": share, "reward/mean": 0.5}
+        for k, share in enumerate([0.6, 0.97, 0.99, 1.0], 1)
+    ]
+    gated = GateConfig(tolerance=0.02, benchmarks=["world-dev"])
+    record = decide_round(
+        2,
+        Path("m"),
+        {"world": 0.9, "world-dev": 0.55},
+        CHAMPION,
+        steps,
+        [],
+        gated,
+        CollapseConfig(max_vote_share=0.98),
+        timings={"timing_s/train": 3.0},
+        mlflow_run_id="r",
+    )
+    assert (
+        record.promote
+        and record.outcome == "promoted"
+        and record.deltas == pytest.approx({"world": 0.4, "world-dev": 0.05})
+    )
+    # signals are the means of the last 3 steps; a saturated vote is collapse, whatever the gate said
+    assert record.signals["vote/share_mean"] == pytest.approx((0.97 + 0.99 + 1.0) / 3)
+    assert record.collapse.startswith("vote share 0.987 > 0.980")
+    assert (record.round, record.model_dir, record.timings, record.mlflow_run_id) == (
+        2,
+        "m",
+        {"timing_s/train": 3.0},
+        "r",
+    )
+    regressed = decide_round(
+        3, Path("m"), {"world": 0.9, "world-dev": 0.4}, CHAMPION, [], [], gated, CollapseConfig()
+    )
+    assert not regressed.promote and regressed.signals == {} and regressed.collapse is None
+
+
 def suite(**changes) -> dict:
     return {"benchmarks": [{"name": "world"}, {"name": "world-dev"}], **changes}
 
