@@ -1,4 +1,6 @@
-"""The campaign's round record: what one round decided, in ``round-k/decision.json`` and the summary.
+"""Typed records that cross a stage or process boundary: a round's decision, a training step's parts.
+
+``RoundRecord``: what one round decided, in ``round-k/decision.json`` and the summary.
 
 Built by the campaign flow (the baseline, a trained round, a round its premise check stopped),
 read back by the next-round path, the stop rule, ``mmupt compare`` and the Prefect report. As a
@@ -7,6 +9,7 @@ typed record, a key that one side renames is a validation error on the other, no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
@@ -58,3 +61,36 @@ class NothingKept(StrictModel):
     """A synthesis that kept no question: an expected outcome of a round (it trains on originals)."""
 
     reason: str = Field(description="What the filters dropped, from the synthesis stage's error.")
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """What one prompt's group contributes to a step's metrics (one per prompt, every rank)."""
+
+    vote_share: float
+    skip_reason: str | None
+    unanimous: bool
+    label_correct: bool | None
+    rewards: list[float]
+    n_valid: int
+    n_responses: int
+    zero_std: bool
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What each training rank sends rank 0 after a step: its rollout rows and the sums behind the
+    step's metrics (``stages.train.worker.step_metrics``). A dataclass, not a dict: a field renamed on
+    one side is an error at the other, not a metric silently missing from every step."""
+
+    rows: list[dict[str, Any]]  # rollout table rows (schemas.artifacts.ROLLOUTS)
+    groups: list[GroupRecord]
+    actor: dict[str, float]  # metric -> sum of value * tokens on this rank
+    actor_tokens: float
+    grad_norms: list[float]
+    optimizer_steps: int
+    skipped_minibatches: int
+    seconds: dict[str, float]  # phase -> seconds on this rank
+    response_tokens: int
+    truncated: int
+    untrainable: int

@@ -42,6 +42,7 @@ from schemas.metrics import (
     VOTE_UNANIMOUS,
     timing_metric,
 )
+from schemas.records import GroupRecord, StepRecord
 from schemas.train import TrainConfig
 from stages.train import checkpoint
 from stages.train.config import precision, zero_stage
@@ -446,37 +447,37 @@ class Trainer:
         """Gather this step's records on rank 0; it writes the metrics line and the rollout part."""
         import torch.distributed as dist
 
-        payload = {
-            "rows": self._rollout_rows(step, rollouts, groups, advantages),
-            "groups": [
-                {
-                    "vote_share": g.vote_share,
-                    "skip_reason": g.skip_reason,
-                    "unanimous": g.unanimous,
-                    "label_correct": g.label_correct,
-                    "rewards": g.rewards,
-                    "n_valid": g.n_valid,
-                    "n_responses": len(g.answers),
-                    "zero_std": g.trainable and len(set(g.rewards)) <= 1,
-                }
+        payload = StepRecord(
+            rows=self._rollout_rows(step, rollouts, groups, advantages),
+            groups=[
+                GroupRecord(
+                    vote_share=g.vote_share,
+                    skip_reason=g.skip_reason,
+                    unanimous=g.unanimous,
+                    label_correct=g.label_correct,
+                    rewards=g.rewards,
+                    n_valid=g.n_valid,
+                    n_responses=len(g.answers),
+                    zero_std=g.trainable and len(set(g.rewards)) <= 1,
+                )
                 for g in groups
             ],
-            "actor": stats.sums,
-            "actor_tokens": stats.tokens,
-            "grad_norms": stats.grad_norms,
-            "optimizer_steps": stats.optimizer_steps,
-            "skipped_minibatches": stats.skipped_minibatches,
-            "seconds": seconds,
-            "response_tokens": rollouts.response_tokens,
-            "truncated": sum(c.finish_reason == "length" for group in rollouts.completions for c in group),
-            "untrainable": sum(
+            actor=stats.sums,
+            actor_tokens=stats.tokens,
+            grad_norms=stats.grad_norms,
+            optimizer_steps=stats.optimizer_steps,
+            skipped_minibatches=stats.skipped_minibatches,
+            seconds=seconds,
+            response_tokens=rollouts.response_tokens,
+            truncated=sum(c.finish_reason == "length" for group in rollouts.completions for c in group),
+            untrainable=sum(
                 self.trainable_ids(c) is None
                 for group, g in zip(rollouts.completions, groups, strict=True)
                 if g.trainable
                 for c in group[: len(g.rewards)]
             ),
-        }
-        gathered: list[Any] = [None] * self.world_size if self.rank == 0 else []
+        )
+        gathered: list[StepRecord] = [None] * self.world_size if self.rank == 0 else []  # type: ignore[list-item]
         if dist.is_initialized() and self.world_size > 1:
             dist.gather_object(payload, gathered if self.rank == 0 else None, dst=0)
         else:
@@ -486,10 +487,10 @@ class Trainer:
         metrics = step_metrics(gathered, trainable)
         metrics["actor/lr"] = float(self.engine.get_lr()[0])
         for reason, count in Counter(
-            g["skip_reason"] for part in gathered for g in part["groups"] if g["skip_reason"]
+            g.skip_reason for part in gathered for g in part.groups if g.skip_reason
         ).items():
             self.counters["skip_reasons"][reason] = self.counters["skip_reasons"].get(reason, 0) + count
-        rows = [row for part in gathered for row in part["rows"]]
+        rows = [row for part in gathered for row in part.rows]
         parts = self.out_dir / STEPS_DIR
         parts.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(rows, schema=ROLLOUTS), parts / f"rollouts-{step:06d}.parquet")
@@ -532,48 +533,46 @@ def _all_reduce(values: torch.Tensor) -> torch.Tensor:
     return PolicyUpdater._all_reduce(values)
 
 
-def step_metrics(parts: list[dict[str, Any]], trainable_sequences: int) -> dict[str, float]:
+def step_metrics(parts: list[StepRecord], trainable_sequences: int) -> dict[str, float]:
     """The step's metrics from every rank's records (keys documented in stages/train/__init__.py)."""
-    groups = [g for part in parts for g in part["groups"]]
+    groups = [g for part in parts for g in part.groups]
     n_groups = len(groups)
-    labelled = [g for g in groups if g["skip_reason"] is None]
-    rewards = [r for g in labelled for r in g["rewards"]]
-    responses = sum(g["n_responses"] for g in groups)
+    labelled = [g for g in groups if g.skip_reason is None]
+    rewards = [r for g in labelled for r in g.rewards]
+    responses = sum(g.n_responses for g in groups)
     out: dict[str, float] = {
         REWARD_MEAN: sum(rewards) / len(rewards) if rewards else 0.0,
-        VOTE_SHARE: sum(g["vote_share"] for g in groups) / n_groups,
+        VOTE_SHARE: sum(g.vote_share for g in groups) / n_groups,
         VOTE_SKIPPED: 1 - len(labelled) / n_groups,
-        VOTE_UNANIMOUS: sum(g["unanimous"] for g in groups) / n_groups,
-        "vote/valid_share": sum(g["n_valid"] for g in groups) / responses if responses else 0.0,
-        "adv/zero_std_share": sum(g["zero_std"] for g in labelled) / len(labelled) if labelled else 0.0,
+        VOTE_UNANIMOUS: sum(g.unanimous for g in groups) / n_groups,
+        "vote/valid_share": sum(g.n_valid for g in groups) / responses if responses else 0.0,
+        "adv/zero_std_share": sum(g.zero_std for g in labelled) / len(labelled) if labelled else 0.0,
         "step/trainable_groups": float(len(labelled)),
         "step/trainable_sequences": float(trainable_sequences),
         "step/trained": 1.0 if trainable_sequences else 0.0,
-        "step/optimizer_steps": float(parts[0]["optimizer_steps"]),
-        "step/skipped_minibatches": float(parts[0]["skipped_minibatches"]),
+        "step/optimizer_steps": float(parts[0].optimizer_steps),
+        "step/skipped_minibatches": float(parts[0].skipped_minibatches),
     }
-    for reason, count in Counter(g["skip_reason"] for g in groups if g["skip_reason"]).items():
+    for reason, count in Counter(g.skip_reason for g in groups if g.skip_reason).items():
         out[f"vote/skipped/{reason}"] = float(count)
-    judged = [g["label_correct"] for g in labelled if g["label_correct"] is not None]
+    judged = [g.label_correct for g in labelled if g.label_correct is not None]
     if judged:
         out[LABEL_ACCURACY] = sum(judged) / len(judged)
-    tokens = sum(part["actor_tokens"] for part in parts)
+    tokens = sum(part.actor_tokens for part in parts)
     if tokens:
         for key in ACTOR_METRICS:
-            if any(key in part["actor"] for part in parts):
-                out[f"actor/{key}"] = sum(part["actor"].get(key, 0.0) for part in parts) / tokens
-        norms = parts[0]["grad_norms"]
+            if any(key in part.actor for part in parts):
+                out[f"actor/{key}"] = sum(part.actor.get(key, 0.0) for part in parts) / tokens
+        norms = parts[0].grad_norms
         if norms:
             out["actor/grad_norm"] = sum(norms) / len(norms)
-    generated = sum(part["response_tokens"] for part in parts)
+    generated = sum(part.response_tokens for part in parts)
     out["response/length_mean"] = generated / responses if responses else 0.0
-    out["response/truncated_share"] = (
-        sum(part["truncated"] for part in parts) / responses if responses else 0.0
-    )
-    out["response/untrainable"] = float(sum(part["untrainable"] for part in parts))
-    phases = {phase for part in parts for phase in part["seconds"]}
+    out["response/truncated_share"] = sum(part.truncated for part in parts) / responses if responses else 0.0
+    out["response/untrainable"] = float(sum(part.untrainable for part in parts))
+    phases = {phase for part in parts for phase in part.seconds}
     for phase in sorted(phases):
-        out[timing_metric(phase)] = max(part["seconds"].get(phase, 0.0) for part in parts)
+        out[timing_metric(phase)] = max(part.seconds.get(phase, 0.0) for part in parts)
     rollout_s = out.get(timing_metric("rollout"), 0.0)
     out["perf/tokens_per_s"] = generated / rollout_s if rollout_s else 0.0
     return out
