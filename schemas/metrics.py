@@ -21,6 +21,44 @@ LABEL_ACCURACY = "label/accuracy"
 """Pseudo-label accuracy against the hidden labels: a diagnostic, never read by training."""
 KL = "actor/kl"
 """KL of the policy to the reference, per token."""
+VOTE_VALID = "vote/valid_share"
+"""Share of the step's responses with a parsable final answer (the voters)."""
+ADV_ZERO_STD = "adv/zero_std_share"
+"""Share of trained groups whose rewards are all equal: advantage 0, nothing learned from them."""
+STEP_TRAINABLE_GROUPS = "step/trainable_groups"
+"""Prompts of the step with a pseudo-label (trained)."""
+STEP_TRAINABLE_SEQUENCES = "step/trainable_sequences"
+"""Responses the update trained on (all ranks)."""
+STEP_TRAINED = "step/trained"
+"""1.0 when the step updated the model; 0.0 when no group was trainable (update skipped)."""
+STEP_OPTIMIZER_STEPS = "step/optimizer_steps"
+"""Optimizer steps taken in the step (one per update batch with trainable sequences)."""
+STEP_SKIPPED_MINIBATCHES = "step/skipped_minibatches"
+"""Update batches of the step with nothing to train."""
+ACTOR_LR = "actor/lr"
+"""Learning rate after the step."""
+ACTOR_GRAD_NORM = "actor/grad_norm"
+"""Mean gradient norm over the step's optimizer steps (before clipping)."""
+RESPONSE_LENGTH = "response/length_mean"
+"""Mean generated tokens per response."""
+RESPONSE_TRUNCATED = "response/truncated_share"
+"""Share of responses cut at rollout.max_response_length."""
+RESPONSE_UNTRAINABLE = "response/untrainable"
+"""Rewarded responses left out of the loss: empty, or holding a sampled vision placeholder token."""
+TOKENS_PER_S = "perf/tokens_per_s"
+"""Generated tokens of all ranks per second of the rollout phase (the slowest rank's time)."""
+
+
+def skipped_metric(reason: str) -> str:
+    """Prompts of the step without a pseudo-label, by reason (stages.vote.SKIP_REASONS): ``vote/skipped/<reason>``."""
+    return f"vote/skipped/{reason}"
+
+
+def actor_metric(name: str) -> str:
+    """A token-weighted mean over the step's updates: ``actor/<name>`` for loss, pg_loss, kl, entropy,
+    clip_frac, approx_kl, ratio_mean (defined in ``mmupt/rl/losses.py``)."""
+    return f"actor/{name}"
+
 
 # ---- once per job: the frozen round-level teacher (stages/train/teacher.py)
 TEACHER_PROMPTS = "teacher/prompts"

@@ -29,26 +29,9 @@ schema ROLLOUTS), ``model/`` (the trained policy, HF safetensors + processor fil
 ``--resume``) and ``steps/`` (the per-step rollout parts the table was built from). Until the job
 finishes, ``OUT`` has no manifest, so no later stage can mistake it for a finished one.
 
-Logged metrics (``metrics.jsonl``, ``on_metrics``, MLflow), one value per step:
-- ``reward/mean``: mean reward of the trained responses (groups with a pseudo-label).
-- ``vote/share_mean``: mean over prompts of the winning answer's share of the voters.
-- ``vote/skipped_share``: share of prompts without a pseudo-label; ``vote/skipped/<reason>``: counts.
-- ``vote/unanimous_share``: share of prompts whose voters all gave one answer (no GRPO signal).
-- ``vote/valid_share``: share of responses with a parsable final answer.
-- ``label/accuracy``: share of labelled prompts whose vote winner matches the hidden oracle answer
-  (pseudo-label accuracy, as TTRL reports; only when oracle answers exist).
-- ``adv/zero_std_share``: share of trained groups whose rewards are all equal (advantage 0).
-- ``actor/loss``, ``actor/pg_loss``, ``actor/kl``, ``actor/entropy``, ``actor/clip_frac``,
-  ``actor/approx_kl``, ``actor/ratio_mean``: token-weighted means over the step's updates
-  (definitions in ``mmupt/rl/losses.py``); ``actor/grad_norm`` (before clipping), ``actor/lr``.
-- ``response/length_mean`` (generated tokens), ``response/truncated_share`` (hit the length limit),
-  ``response/untrainable`` (rewarded responses left out of the loss: empty, or holding a sampled
-  vision placeholder token such as ``<|image_pad|>``).
-- ``perf/tokens_per_s``: generated tokens of all workers per second of rollout.
-- ``step/trained`` (0 when the update was skipped), ``step/trainable_groups``,
-  ``step/trainable_sequences``, ``step/optimizer_steps``, ``step/skipped_minibatches``.
-- ``timing_s/<phase>`` for rollout, vote, adv, logprob (old + reference log-probs), update,
-  checkpoint and step (the slowest worker's time).
+Logged metrics (``metrics.jsonl``, ``on_metrics``, MLflow), one value per step: each name and its
+definition is in ``schemas/metrics.py`` (reward, vote, label accuracy, advantage, actor, response,
+step and ``timing_s/<phase>`` for rollout, vote, adv, logprob, update, checkpoint and step).
 """
 
 from stages.train.job import TrainJobError, TrainResult, run_train

@@ -43,7 +43,15 @@ from mmupt.store import (
     write_text_atomic,
 )
 from schemas.artifacts import ROLLOUTS
-from schemas.metrics import KL, LABEL_ACCURACY, REWARD_MEAN, VOTE_SHARE, VOTE_SKIPPED, timing_metric
+from schemas.metrics import (
+    KL,
+    LABEL_ACCURACY,
+    REWARD_MEAN,
+    STEP_TRAINED,
+    VOTE_SHARE,
+    VOTE_SKIPPED,
+    timing_metric,
+)
 from schemas.train import TrainConfig
 from stages.train import checkpoint
 from stages.train.config import resolve_deepspeed
@@ -428,7 +436,7 @@ def _progress_line(m: dict[str, float]) -> str:
     if KL in m:
         parts.append(f"kl {m[KL]:.4f}")
     parts.append(f"{m.get(timing_metric('step'), 0):.1f}s/step")
-    if not m.get("step/trained"):
+    if not m.get(STEP_TRAINED):
         parts.append("no trainable group: update skipped")
     return "  ".join(parts)
 

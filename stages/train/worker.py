@@ -35,11 +35,26 @@ from mmupt.modeling.loader import load_model_and_processor
 from mmupt.rl import compute_advantages
 from schemas.artifacts import ROLLOUTS
 from schemas.metrics import (
+    ACTOR_GRAD_NORM,
+    ACTOR_LR,
+    ADV_ZERO_STD,
     LABEL_ACCURACY,
+    RESPONSE_LENGTH,
+    RESPONSE_TRUNCATED,
+    RESPONSE_UNTRAINABLE,
     REWARD_MEAN,
+    STEP_OPTIMIZER_STEPS,
+    STEP_SKIPPED_MINIBATCHES,
+    STEP_TRAINABLE_GROUPS,
+    STEP_TRAINABLE_SEQUENCES,
+    STEP_TRAINED,
+    TOKENS_PER_S,
     VOTE_SHARE,
     VOTE_SKIPPED,
     VOTE_UNANIMOUS,
+    VOTE_VALID,
+    actor_metric,
+    skipped_metric,
     timing_metric,
 )
 from schemas.records import GroupRecord, StepRecord
@@ -485,7 +500,7 @@ class Trainer:
         if self.rank != 0:
             return
         metrics = step_metrics(gathered, trainable)
-        metrics["actor/lr"] = float(self.engine.get_lr()[0])
+        metrics[ACTOR_LR] = float(self.engine.get_lr()[0])
         for reason, count in Counter(
             g.skip_reason for part in gathered for g in part.groups if g.skip_reason
         ).items():
@@ -545,16 +560,16 @@ def step_metrics(parts: list[StepRecord], trainable_sequences: int) -> dict[str,
         VOTE_SHARE: sum(g.vote_share for g in groups) / n_groups,
         VOTE_SKIPPED: 1 - len(labelled) / n_groups,
         VOTE_UNANIMOUS: sum(g.unanimous for g in groups) / n_groups,
-        "vote/valid_share": sum(g.n_valid for g in groups) / responses if responses else 0.0,
-        "adv/zero_std_share": sum(g.zero_std for g in labelled) / len(labelled) if labelled else 0.0,
-        "step/trainable_groups": float(len(labelled)),
-        "step/trainable_sequences": float(trainable_sequences),
-        "step/trained": 1.0 if trainable_sequences else 0.0,
-        "step/optimizer_steps": float(parts[0].optimizer_steps),
-        "step/skipped_minibatches": float(parts[0].skipped_minibatches),
+        VOTE_VALID: sum(g.n_valid for g in groups) / responses if responses else 0.0,
+        ADV_ZERO_STD: sum(g.zero_std for g in labelled) / len(labelled) if labelled else 0.0,
+        STEP_TRAINABLE_GROUPS: float(len(labelled)),
+        STEP_TRAINABLE_SEQUENCES: float(trainable_sequences),
+        STEP_TRAINED: 1.0 if trainable_sequences else 0.0,
+        STEP_OPTIMIZER_STEPS: float(parts[0].optimizer_steps),
+        STEP_SKIPPED_MINIBATCHES: float(parts[0].skipped_minibatches),
     }
     for reason, count in Counter(g.skip_reason for g in groups if g.skip_reason).items():
-        out[f"vote/skipped/{reason}"] = float(count)
+        out[skipped_metric(reason)] = float(count)
     judged = [g.label_correct for g in labelled if g.label_correct is not None]
     if judged:
         out[LABEL_ACCURACY] = sum(judged) / len(judged)
@@ -562,17 +577,17 @@ def step_metrics(parts: list[StepRecord], trainable_sequences: int) -> dict[str,
     if tokens:
         for key in ACTOR_METRICS:
             if any(key in part.actor for part in parts):
-                out[f"actor/{key}"] = sum(part.actor.get(key, 0.0) for part in parts) / tokens
+                out[actor_metric(key)] = sum(part.actor.get(key, 0.0) for part in parts) / tokens
         norms = parts[0].grad_norms
         if norms:
-            out["actor/grad_norm"] = sum(norms) / len(norms)
+            out[ACTOR_GRAD_NORM] = sum(norms) / len(norms)
     generated = sum(part.response_tokens for part in parts)
-    out["response/length_mean"] = generated / responses if responses else 0.0
-    out["response/truncated_share"] = sum(part.truncated for part in parts) / responses if responses else 0.0
-    out["response/untrainable"] = float(sum(part.untrainable for part in parts))
+    out[RESPONSE_LENGTH] = generated / responses if responses else 0.0
+    out[RESPONSE_TRUNCATED] = sum(part.truncated for part in parts) / responses if responses else 0.0
+    out[RESPONSE_UNTRAINABLE] = float(sum(part.untrainable for part in parts))
     phases = {phase for part in parts for phase in part.seconds}
     for phase in sorted(phases):
         out[timing_metric(phase)] = max(part.seconds.get(phase, 0.0) for part in parts)
     rollout_s = out.get(timing_metric("rollout"), 0.0)
-    out["perf/tokens_per_s"] = generated / rollout_s if rollout_s else 0.0
+    out[TOKENS_PER_S] = generated / rollout_s if rollout_s else 0.0
     return out
