@@ -120,9 +120,10 @@ def run_point(out: Path, point: KillPoint, config: Path, expected) -> Row:
     got = outcome(campaign) if resumed.returncode == 0 else None
     state = mlflow_state(campaign)
     note = ""
-    if point.only is not None:
-        tail = [line for line in killed.output.splitlines() if line.strip()][-1:] or [""]
-        note = f"first run: {tail[0][:160]}"
+    if point.only is not None:  # what the user saw when the worker died: the one-line error, if any
+        lines = [line for line in killed.output.splitlines() if line.strip()]
+        said = [line for line in lines if "error:" in line] or lines[-1:] or [""]
+        note = f"first run exit {killed.returncode}: {said[-1].strip()[:300]}"
     return Row(
         point=point,
         fired=killed.fired,

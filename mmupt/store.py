@@ -23,6 +23,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,8 @@ class Manifest:
     stats: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
     version: int = MANIFEST_VERSION
+    # the orchestrator's key for the work that made it (tasks/caching.py), when one was running
+    producer_key: str | None = None
 
     def rows(self, table: str) -> int:
         return int(self.tables[table]["rows"])
@@ -191,6 +194,24 @@ def check_output_dir(
             f"--out {out}: is not empty ({shown}) and is not an mmupt {kind} artifact; "
             "mmupt never deletes files it did not write: choose a new or empty directory"
         )
+
+
+_PRODUCER_KEY: ContextVar[str | None] = ContextVar("mmupt_producer_key", default=None)
+
+
+@contextlib.contextmanager
+def producer_key(key: str) -> Iterator[None]:
+    """Stamp every artifact written inside this block with ``key`` (``Manifest.producer_key``).
+
+    Why: the manifest is an artifact's one atomic commit point. An orchestrator killed after the
+    manifest was written but before it recorded its own cache entry would otherwise redo finished
+    work; with its key inside the manifest, the re-run recognises the artifact as its own.
+    """
+    token = _PRODUCER_KEY.set(key)
+    try:
+        yield
+    finally:
+        _PRODUCER_KEY.reset(token)
 
 
 class ArtifactWriter:
@@ -275,6 +296,7 @@ class ArtifactWriter:
             created_at=time.time(),
             stats=self.stats,
             content_hash=content.hexdigest(),
+            producer_key=_PRODUCER_KEY.get(),
         )
         write_text_atomic(self._tmp / MANIFEST, self.manifest.to_json())
         _publish(self._tmp, self.out_dir)

@@ -17,6 +17,13 @@ class SamplingParams(StrictModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     max_new_tokens: int = Field(64, ge=1, description="Upper bound on generated tokens per completion.")
     seed: int | None = Field(0, description="Seed for reproducible sampling; None draws a fresh one.")
+    logprobs: bool = Field(
+        False,
+        description=(
+            "Also return each sampled token's log-prob under the temperature-scaled distribution over the "
+            "whole vocabulary (the trainer's 'old' log-probs; hf backend)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _greedy_is_single(self) -> SamplingParams:

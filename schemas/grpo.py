@@ -104,6 +104,17 @@ class AlgorithmConfig(StrictModel):
         ),
     )
 
+    old_logprobs: Literal["recompute", "rollout"] = Field(
+        "recompute",
+        description=(
+            "Where the update's 'old' (behaviour policy) log-probs come from. recompute: one forward pass "
+            "over the step's responses before any weight moves (the reference behaviour). rollout: the "
+            "log-probs the hf engine recorded while sampling with the same weights, which saves that pass; "
+            "equal up to float rounding (KV-cached vs full forward). Not with the vllm backend, whose "
+            "kernels differ from the trainer's."
+        ),
+    )
+
     # ---- schedule
     ppo_epochs: int = Field(
         1,

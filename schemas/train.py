@@ -268,6 +268,11 @@ class TrainConfig(StrictModel):
             raise ValueError(
                 "rollout.engine.backend vllm needs trainer.use_gpu: true (vLLM runs on GPUs only)"
             )
+        if self.rollout.engine.backend == "vllm" and self.algorithm.old_logprobs == "rollout":
+            raise ValueError(
+                "algorithm.old_logprobs: rollout needs rollout.engine.backend hf (vLLM's sampling kernels differ "
+                "from the trainer's forward): use old_logprobs: recompute"
+            )
         if self.rollout.engine.backend == "vllm" and self.model.lora.enabled:
             raise ValueError(
                 "model.lora with rollout.engine.backend vllm is not supported (the engine is refreshed with full "

@@ -24,7 +24,7 @@ from schemas.sft import SFTConfig
 from schemas.synthesize import SynthesizeConfig
 from schemas.train import TrainConfig
 from schemas.world import WorldConfig
-from tasks.caching import stage_cache_key
+from tasks.caching import stage_cache_key, trust_finished
 from tasks.policy import is_transient
 from tasks.tracking import log_manifest, stage_run
 
@@ -38,6 +38,7 @@ STAGE_TASK = dict(
 
 
 @task(name="world", **STAGE_TASK)
+@trust_finished
 def world_task(config: WorldConfig, out_dir: Path, parent_run_id: str | None = None) -> str:
     """Generate the embedded world."""
     from stages.world import generate_world
@@ -48,6 +49,7 @@ def world_task(config: WorldConfig, out_dir: Path, parent_run_id: str | None = N
 
 
 @task(name="bootstrap-model", **STAGE_TASK)
+@trust_finished
 def bootstrap_task(
     world_dir: Path, config: TinyModelConfig, out_dir: Path, parent_run_id: str | None = None
 ) -> str:
@@ -60,6 +62,7 @@ def bootstrap_task(
 
 
 @task(name="sft", **STAGE_TASK)
+@trust_finished
 def sft_task(
     model_dir: Path, world_dir: Path, config: SFTConfig, out_dir: Path, parent_run_id: str | None = None
 ) -> str:
@@ -75,6 +78,7 @@ def sft_task(
 
 
 @task(name="ingest", **STAGE_TASK)
+@trust_finished
 def ingest_task(
     sources: list[Path],
     layout: str | None,
@@ -91,6 +95,7 @@ def ingest_task(
 
 
 @task(name="synthesize", **STAGE_TASK)
+@trust_finished
 def synthesize_task(
     samples_dir: Path,
     model_dir: Path,
@@ -116,6 +121,7 @@ def synthesize_task(
 
 
 @task(name="window", **STAGE_TASK)
+@trust_finished
 def window_task(
     samples_dir: Path, window: RoundWindow, out_dir: Path, parent_run_id: str | None = None
 ) -> str:
@@ -128,6 +134,7 @@ def window_task(
 
 
 @task(name="mix", **STAGE_TASK)
+@trust_finished
 def mix_task(
     samples_dir: Path,
     synthetic_dir: Path | None,
@@ -145,6 +152,7 @@ def mix_task(
 
 
 @task(name="train", **STAGE_TASK)
+@trust_finished
 def train_task(
     samples_dir: Path, model_dir: Path, config: TrainConfig, out_dir: Path, parent_run_id: str | None = None
 ) -> str:
@@ -171,6 +179,7 @@ def train_task(
 
 
 @task(name="evaluate", **STAGE_TASK)
+@trust_finished
 def evaluate_task(
     model_dir: Path,
     spec: BenchmarkSpec,
@@ -193,6 +202,7 @@ def evaluate_task(
 
 
 @task(name="premise", **STAGE_TASK)
+@trust_finished
 def premise_task(
     model_dir: Path,
     rows_source: Path,

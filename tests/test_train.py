@@ -685,6 +685,40 @@ def test_trainer_scores_what_the_engine_sampled(random_model):
         )
 
 
+def test_rollout_logprobs_are_the_trainers_old_logprobs(random_model):
+    """algorithm.old_logprobs: rollout skips a forward pass by using the log-probs the engine
+    recorded while sampling; they must be what the trainer would recompute (full vocabulary,
+    temperature-scaled, the stop token included), for n samples of prompts of different lengths."""
+    from mmupt.engine.base import GenerationRequest
+    from mmupt.engine.hf import HFEngine
+    from schemas.engine import SamplingParams
+    from stages.train.rollout import response_ids
+    from stages.train.update import TrainSequence, build_micro_batch, response_logprobs
+
+    engine = HFEngine.from_pretrained(random_model)
+    problems = [QUESTION, QUESTION + " Count carefully, please, and box it."]
+    images = [[_png(3)], [_png(2, "blue")]]
+    requests = [
+        GenerationRequest(f"p{i}", q, im) for i, (q, im) in enumerate(zip(problems, images, strict=True))
+    ]
+    sampling = SamplingParams(n=3, temperature=0.7, max_new_tokens=10, seed=5, logprobs=True)
+    completions = engine.generate(requests, sampling)
+    plain = engine.generate(requests, sampling.model_copy(update={"logprobs": False}))
+    assert [[c.token_ids for c in g] for g in plain] == [[c.token_ids for c in g] for g in completions]
+    eot = engine.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    seqs = [
+        TrainSequence(q, im, response_ids(c, eot), 0.0, c.logprobs)
+        for q, im, group in zip(problems, images, completions, strict=True)
+        for c in group
+    ]
+    assert all(len(s.rollout_logprobs) == len(s.response) for s in seqs)
+    mb = build_micro_batch(engine.processor, seqs)
+    with torch.no_grad():
+        recomputed, _ = response_logprobs(engine.model, mb, sampling.temperature)
+    assert mb.rollout_logprobs is not None
+    assert torch.allclose(recomputed * mb.mask, mb.rollout_logprobs * mb.mask, atol=1e-4)
+
+
 def test_worker_user_error_reaches_the_driver_as_itself(tmp_path):
     """Ray Train wraps a worker's exception; a user error must come out as the same one-line error,
     and anything else as a TrainJobError naming the exception and the resume hint."""

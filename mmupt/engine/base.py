@@ -28,6 +28,8 @@ class Completion:
     text: str
     token_ids: list[int]
     finish_reason: str  # "stop" (end-of-turn token) or "length"
+    # with SamplingParams.logprobs: one per token of token_ids, then the stop token's when it stopped
+    logprobs: list[float] | None = None
 
 
 @runtime_checkable

@@ -127,11 +127,14 @@ class HFEngine:
         live = torch.arange(rows, device=self.device)  # the rows still in the model's batch
         last_logits = logits.float().clone()
         generated: list[torch.Tensor] = []
+        token_logprobs: list[torch.Tensor] = []
         for _ in range(sampling.max_new_tokens):
             masked = last_logits.index_fill(-1, self.banned_ids.to(last_logits.device), float("-inf"))
             token = sample_next(masked.cpu(), sampling.temperature, sampling.top_p, generator).to(self.device)
             token = torch.where(finished, torch.full_like(token, self.pad_id), token)
             generated.append(token)
+            if sampling.logprobs:
+                token_logprobs.append(sampled_logprobs(last_logits, token, sampling.temperature))
             finished |= torch.isin(token, stop_ids)
             if bool(finished.all()):
                 break
@@ -151,10 +154,16 @@ class HFEngine:
             last_logits[live] = out.logits[:, -1].float()
             next_pos = next_pos + 1
         tokens = torch.stack(generated, dim=1).cpu() if generated else torch.empty(rows, 0, dtype=torch.long)
-        completions = [self._completion(row, stop_ids.cpu()) for row in tokens]
+        logprobs = torch.stack(token_logprobs, dim=1).cpu() if token_logprobs else None
+        completions = [
+            self._completion(row, stop_ids.cpu(), None if logprobs is None else logprobs[i])
+            for i, row in enumerate(tokens)
+        ]
         return [completions[i * n : (i + 1) * n] for i in range(len(requests))]
 
-    def _completion(self, row: torch.Tensor, stop_ids: torch.Tensor) -> Completion:
+    def _completion(
+        self, row: torch.Tensor, stop_ids: torch.Tensor, logprobs: torch.Tensor | None
+    ) -> Completion:
         ids = row.tolist()
         stops = torch.isin(row, stop_ids).nonzero()
         if len(stops):
@@ -162,7 +171,19 @@ class HFEngine:
         else:
             reason = "length"
         text = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
-        return Completion(text=text, token_ids=ids, finish_reason=reason)
+        # the stop token is part of the response the trainer scores (stages/train/rollout.response_ids)
+        kept = None if logprobs is None else logprobs[: len(ids) + (reason == "stop")].tolist()
+        return Completion(text=text, token_ids=ids, finish_reason=reason, logprobs=kept)
+
+
+def sampled_logprobs(logits: torch.Tensor, token: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log p(token) under softmax(logits / T) over the whole vocabulary: what the trainer recomputes.
+
+    Not the sampler's own distribution (banned ids masked, top-p cut): the policy-gradient ratio is
+    taken against the model's full distribution, so that is what is recorded. T 0 (greedy) uses T 1.
+    """
+    scaled = logits.float() / (temperature or 1.0)
+    return torch.log_softmax(scaled, dim=-1).gather(-1, token.to(logits.device).unsqueeze(-1)).squeeze(-1)
 
 
 def drop_finished(finished: torch.Tensor, min_share: float) -> torch.Tensor | None:

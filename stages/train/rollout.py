@@ -36,7 +36,12 @@ def rollout_seed(seed: int, step: int, rank: int) -> int:
 def sampling_params(config: TrainConfig, seed: int) -> SamplingParams:
     r = config.rollout
     return SamplingParams(
-        n=r.n, temperature=r.temperature, top_p=r.top_p, max_new_tokens=r.max_response_length, seed=seed
+        n=r.n,
+        temperature=r.temperature,
+        top_p=r.top_p,
+        max_new_tokens=r.max_response_length,
+        seed=seed,
+        logprobs=config.algorithm.old_logprobs == "rollout",
     )
 
 

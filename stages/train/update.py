@@ -45,6 +45,7 @@ class TrainSequence:
     images: list[bytes]
     response: list[int]
     advantage: float
+    rollout_logprobs: list[float] | None = None  # one per response token, recorded while sampling
 
 
 @dataclass
@@ -58,6 +59,7 @@ class MicroBatch:
     mask: Tensor  # (B, R) 1 on real response tokens
     advantages: Tensor  # (B,)
     old_logprobs: Tensor | None = None  # (B, R) under the rollout policy, computed once
+    rollout_logprobs: Tensor | None = None  # (B, R) as the engine recorded them, when every sequence has them
     ref_logprobs: Tensor | None = None  # (B, R) under the frozen reference
 
     @property
@@ -90,7 +92,14 @@ def build_micro_batch(processor: ProcessorMixin, seqs: Sequence[TrainSequence]) 
     mask = (offsets[None, :] < lengths[:, None]).long()  # (B, R)
     index = (starts[:, None] - first + offsets[None, :]).clamp(max=keep - 1) * mask  # (B, R)
     advantages = torch.tensor([s.advantage for s in seqs], dtype=torch.float32)
-    return MicroBatch(BatchFeature(dict(batch)), keep, shifted, index, mask, advantages)
+    recorded = None
+    if all(s.rollout_logprobs is not None and len(s.rollout_logprobs) == len(s.response) for s in seqs):
+        recorded = torch.zeros(len(seqs), width, dtype=torch.float32)
+        for row, s in enumerate(seqs):
+            recorded[row, : len(s.response)] = torch.tensor(s.rollout_logprobs, dtype=torch.float32)
+    return MicroBatch(
+        BatchFeature(dict(batch)), keep, shifted, index, mask, advantages, rollout_logprobs=recorded
+    )
 
 
 def response_logprobs(
@@ -173,12 +182,20 @@ class PolicyUpdater:
     # ------------------------------------------------------------------ internals
     @torch.no_grad()
     def _fill_fixed_logprobs(self, batches: list[MicroBatch]) -> None:
-        """Old (rollout policy) and reference log-probs, once per step before any weight moves."""
+        """Old (rollout policy) and reference log-probs, once per step before any weight moves.
+
+        With ``algorithm.old_logprobs: rollout`` the old ones are those the engine recorded while
+        sampling with these same weights, so that forward pass is skipped (verl and TRL do the same).
+        """
         module = self.engine.module
         module.eval()
         temperature = self.config.rollout.temperature
+        reuse = self.algo.old_logprobs == "rollout"
         for mb in batches:
-            mb.old_logprobs, _ = response_logprobs(module, mb, temperature)
+            if reuse and mb.rollout_logprobs is not None:
+                mb.old_logprobs = mb.rollout_logprobs
+            else:
+                mb.old_logprobs, _ = response_logprobs(module, mb, temperature)
             if self.algo.uses_reference:
                 if self.use_adapter_reference:
                     with module.disable_adapter():

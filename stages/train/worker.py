@@ -426,7 +426,9 @@ class Trainer:
                 for completion, advantage in zip(rollouts.completions[i], advantages[i], strict=False):
                     ids = self.trainable_ids(completion)
                     if ids is not None:
-                        batch.append(TrainSequence(prompt.problem, prompt.images, ids, advantage))
+                        batch.append(
+                            TrainSequence(prompt.problem, prompt.images, ids, advantage, completion.logprobs)
+                        )
             batches.append(batch)
         return batches
 
