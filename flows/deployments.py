@@ -17,7 +17,7 @@ from schemas.campaign import CampaignConfig
 configure()
 
 
-@flow(name="mmupt-campaign-from-file")
+@flow(name="mmupt-campaign-from-file", flow_run_name="campaign-from-file:{out_dir}")
 def campaign_from_file(config_path: str, out_dir: str) -> dict:
     """Run ``flows.campaign.campaign_flow`` with the config at ``config_path``."""
     from flows.campaign import campaign_flow
@@ -25,7 +25,7 @@ def campaign_from_file(config_path: str, out_dir: str) -> dict:
     return campaign_flow(load_config(CampaignConfig, config_path), Path(out_dir))
 
 
-@flow(name="mmupt-round-from-file")
+@flow(name="mmupt-round-from-file", flow_run_name="next-round:{out_dir}")
 def round_from_file(config_path: str, out_dir: str, round_index: int | None = None) -> dict:
     """The next round of the campaign at ``out_dir`` (or round ``round_index``), from its champion.
 

@@ -56,6 +56,7 @@ from schemas.train import TrainConfig
 from stages.train import checkpoint
 from stages.train.config import resolve_deepspeed
 from stages.train.data import PromptSampler, load_prompts
+from stages.train.teacher import TEACHER_FILE
 from stages.train.worker import METRICS_FILE, MODEL_DIR, STEPS_DIR, JobSpec, run_local, train_loop_per_worker
 
 log = logging.getLogger(__name__)
@@ -492,9 +493,23 @@ def finished_run(
 
 
 def interrupted_run(out_dir: Path) -> bool:
-    """Whether ``out_dir`` holds checkpoints of a job that never published (a crash to resume)."""
+    """Whether ``out_dir`` holds a job that started and never published (a crash to resume).
+
+    A job killed before its first checkpoint left only its own records (metrics lines, rollout
+    parts, Ray's run storage): that is still a crash to resume (from step 1), not a folder of
+    someone else's files, which a fresh run must refuse to write over.
+    """
     out = Path(out_dir)
-    return checkpoint.latest_step(out / checkpoint.CHECKPOINTS) is not None and not (out / MANIFEST).is_file()
+    if not out.is_dir() or (out / MANIFEST).is_file():
+        return False
+    if checkpoint.latest_step(out / checkpoint.CHECKPOINTS) is not None:
+        return True
+    entries = {child.name for child in out.iterdir() if not child.name.startswith(".tmp-")}  # half-written files
+    return bool(entries) and entries <= JOB_FILES
+
+
+JOB_FILES = frozenset({METRICS_FILE, STEPS_DIR, RAY_DIR, checkpoint.CHECKPOINTS, MODEL_DIR, TEACHER_FILE})
+"""What a training job writes into its directory before it publishes."""
 
 
 def _publish(
