@@ -504,7 +504,9 @@ def interrupted_run(out_dir: Path) -> bool:
         return False
     if checkpoint.latest_step(out / checkpoint.CHECKPOINTS) is not None:
         return True
-    entries = {child.name for child in out.iterdir() if not child.name.startswith(".tmp-")}  # half-written files
+    entries = {
+        child.name for child in out.iterdir() if not child.name.startswith(".tmp-")
+    }  # half-written files
     return bool(entries) and entries <= JOB_FILES
 
 
