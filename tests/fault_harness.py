@@ -64,7 +64,8 @@ def campaign_env(home: Path) -> dict[str, str]:
     env.pop("PREFECT_API_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     env["PREFECT_HOME"] = str(home)
-    env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "1")
+    # the thread count is inherited, never set here: torch's reductions, hence the weights, depend on
+    # it, and the runs compared (an in-process reference in CI) must use the same
     home.mkdir(parents=True, exist_ok=True)
     return env
 
