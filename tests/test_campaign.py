@@ -178,7 +178,9 @@ def test_a_campaign_killed_twice_resumes_to_the_uninterrupted_end(campaign, tmp_
     now = manifests(out)
     assert {path: now[path] for path in finished} == finished  # trusted, not re-made
     state = mlflow_state(out)
-    assert state.campaign_runs == 1 and state.running == 0 and state.ended_by_crash >= 2
+    # The kill during GRPO always leaves the train run open; the kill after a manifest may land
+    # between two stages' runs, so only one closed run is certain.
+    assert state.campaign_runs == 1 and state.running == 0 and state.ended_by_crash >= 1
 
 
 @pytest.mark.slow
