@@ -16,7 +16,6 @@ nested run per stage (``tasks/tracking.py``); the promoted model carries the ali
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,11 @@ from flows.locking import campaign_lock
 from flows.preflight import check_inputs
 from mmupt import tracking
 from mmupt.errors import PremiseFailedError
-from mmupt.store import MODEL_DIR, read_manifest, write_text_atomic
+from mmupt.store import read_manifest, write_text_atomic
+from mmupt.timing import PhaseTimer
 from schemas import metrics
 from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
+from schemas.layout import METRICS_FILE, CampaignLayout, RoundLayout, model_in
 from schemas.premise import HOLDS
 from schemas.records import NothingKept, RoundRecord
 from stages.compare import compare_campaign, plot_comparison, plot_training_curves
@@ -74,7 +75,7 @@ def run_stage_outcome(task_fn: Any, config: CampaignConfig, out_dir: Path, *args
 
 
 def evaluate_suite(
-    config: CampaignConfig, model_dir: Path, world_dir: Path | None, round_dir: Path, run_id: str | None
+    config: CampaignConfig, model_dir: Path, world_dir: Path | None, where: RoundLayout, run_id: str | None
 ) -> dict[str, Path]:
     out = {}
     for spec in config.benchmarks:
@@ -82,7 +83,7 @@ def evaluate_suite(
         out[spec.name] = run_stage(
             evaluate_task,
             config,
-            round_dir / f"evaluate-{spec.name}",
+            where.evaluation(spec.name),
             model_dir,
             spec,
             data,
@@ -90,20 +91,6 @@ def evaluate_suite(
             parent_run_id=run_id,
         )
     return out
-
-
-class Timer:
-    """``timing_s/<phase>`` for the round's MLflow run."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def __call__(self, phase: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            self.seconds[metrics.timing_metric(phase)] = time.perf_counter() - started
 
 
 def round_metrics(record: RoundRecord) -> dict[str, float]:
@@ -117,9 +104,9 @@ def round_metrics(record: RoundRecord) -> dict[str, float]:
     }
 
 
-def write_decision(round_dir: Path, record: RoundRecord) -> None:
+def write_decision(where: RoundLayout, record: RoundRecord) -> None:
     """``round-k/decision.json``: the round's record, as the summary and ``mmupt compare`` read it."""
-    write_text_atomic(round_dir / "decision.json", record.model_dump_json(indent=2))
+    write_text_atomic(where.decision, record.model_dump_json(indent=2))
 
 
 def round_tags(campaign_dir: Path, round_index: int) -> dict[str, str]:
@@ -143,94 +130,84 @@ def round_flow(
     probe_history: list[float],
     parent_run_id: str | None = None,
 ) -> RoundRecord:
-    """One round: [window ->] synthesize -> mix -> train -> evaluate -> gate. Returns the round's record."""
-    logger = get_run_logger()
-    round_dir = campaign_dir / f"round-{round_index}"
-    timer = Timer()
+    """One round: [premise re-check ->] [window ->] synthesize -> mix -> train -> evaluate -> gate."""
+    where = CampaignLayout(campaign_dir).round(round_index)
+    timer = PhaseTimer()
     with tracking.run(
-        f"round-{round_index}",
-        params={
-            "round": round_index,
-            "start_model": str(model_dir),
-            "train_seed": config.round_train(round_index).trainer.seed,
-            "window": str(config.round_window(round_index) or "whole pool"),
-        },
+        where.run_name,
+        params=round_params(config, round_index, model_dir),
         parent_run_id=parent_run_id,
         tags=prefect_ids(),
         reuse=round_tags(campaign_dir, round_index),
     ) as active:
         run_id = active.info.run_id
-        premise = timer(
-            "premise", recheck_premise, config, round_index, model_dir, world_dir, round_dir, run_id
-        )
+        with timer("premise"):
+            premise = recheck_premise(config, round_index, model_dir, world_dir, where, run_id)
         if premise is not None and premise[HOLDS] == 0.0 and config.premise.recheck == "stop":
-            record = untrained_round(round_index, model_dir, premise, timer.seconds, run_id)
-            write_decision(round_dir, record)
-            tracking.log_metrics({**round_metrics(record), **timer.seconds})
-            logger.warning("round %d: %s", round_index, record.decision)
-            tracking.describe_run(f"Round {round_index}: {record.decision}")
-            return record
-        window = config.round_window(round_index)
-        if window is not None:  # the round's own prompts: synthesis and training both start from them
-            samples_dir = timer(
-                "window",
-                run_stage,
-                window_task,
-                config,
-                round_dir / "window",
-                samples_dir,
-                window,
-                parent_run_id=run_id,
+            return stop_untrained(where, model_dir, premise, timer, run_id)
+        if (window := config.round_window(round_index)) is not None:  # the round's own prompts
+            with timer("window"):
+                samples_dir = run_stage(
+                    window_task, config, where.window, samples_dir, window, parent_run_id=run_id
+                )
+        with timer("synthesize"):
+            synthetic, ratio, synthesis_note = synthesize_or_originals(
+                config, where, samples_dir, model_dir, run_id
             )
-        synthetic, ratio, synthesis_note = timer(
-            "synthesize", synthesize_or_originals, config, round_dir, samples_dir, model_dir, run_id
-        )
-        mixed = timer(
-            "mix",
-            run_stage,
-            mix_task,
-            config,
-            round_dir / "mix",
-            samples_dir,
-            synthetic,
-            ratio,
-            config.train.trainer.seed + round_index,
-            parent_run_id=run_id,
-        )
-        trained = timer(
-            "train",
-            run_stage,
-            train_task,
-            config,
-            round_dir / "train",
-            mixed,
-            model_dir,
-            config.round_train(round_index),
-            parent_run_id=run_id,
-        )
-        new_model = trained / MODEL_DIR
-        evals = timer("evaluate", evaluate_suite, config, new_model, world_dir, round_dir, run_id)
-
+        with timer("mix"):
+            seed = config.train.trainer.seed + round_index
+            mixed = run_stage(
+                mix_task, config, where.mix, samples_dir, synthetic, ratio, seed, parent_run_id=run_id
+            )
+        with timer("train"):
+            train = config.round_train(round_index)
+            trained = run_stage(
+                train_task, config, where.train, mixed, model_dir, train, parent_run_id=run_id
+            )
+        with timer("evaluate"):
+            evals = evaluate_suite(config, model_in(trained), world_dir, where, run_id)
         record = decide_round(
             round_index,
-            new_model,
+            model_in(trained),
             suite_scores(evals, config.benchmarks),
             champion_scores,
             read_train_metrics(trained),
             probe_history,
             config.gate,
             config.collapse,
-            timings=timer.seconds,
+            timings=timer.metrics(),
             synthesis_note=synthesis_note,
             mlflow_run_id=run_id,
             premise=premise,
         )
-        publish_round(record, config, round_dir, trained)
+        publish_round(record, config, where, trained)
+    return record
+
+
+def round_params(config: CampaignConfig, round_index: int, model_dir: Path) -> dict[str, Any]:
+    """The few parameters that tell one round's MLflow run from another's."""
+    return {
+        "round": round_index,
+        "start_model": str(model_dir),
+        "train_seed": config.round_train(round_index).trainer.seed,
+        "window": str(config.round_window(round_index) or "whole pool"),
+    }
+
+
+def stop_untrained(
+    where: RoundLayout, model_dir: Path, premise: dict[str, Any], timer: PhaseTimer, run_id: str
+) -> RoundRecord:
+    """Record, log and return a round its premise check stopped before training (``recheck: stop``)."""
+    record = untrained_round(where.index, model_dir, premise, timer.metrics(), run_id)
+    write_decision(where, record)
+    tracking.log_metrics({**round_metrics(record), **record.timings})
+    get_run_logger().warning("round %d: %s", where.index, record.decision)
+    tracking.describe_run(f"Round {where.index}: {record.decision}")
     return record
 
 
 def synthesize_or_originals(
-    config: CampaignConfig, round_dir: Path, samples_dir: Path, model_dir: Path, run_id: str | None
+    config: CampaignConfig, where: RoundLayout, samples_dir: Path, model_dir: Path, run_id: str | None
 ) -> tuple[Path | None, float, str | None]:
     """The round's synthetic questions and their share of the mix; (None, 0, why) when there are none.
 
@@ -242,7 +219,7 @@ def synthesize_or_originals(
     synthesized = run_stage_outcome(
         synthesize_task,
         config,
-        round_dir / "synthesize",
+        where.synthesize,
         samples_dir,
         model_dir,
         config.synthesize,
@@ -255,13 +232,13 @@ def synthesize_or_originals(
     return Path(synthesized), ratio, None
 
 
-def publish_round(record: RoundRecord, config: CampaignConfig, round_dir: Path, train_dir: Path) -> None:
+def publish_round(record: RoundRecord, config: CampaignConfig, where: RoundLayout, train_dir: Path) -> None:
     """Make a trained round's decision visible: decision.json, the round's MLflow run (metrics, curves,
     description), the model registry (every round a version; the champion alias only on promotion),
     the log and the Prefect report."""
-    write_decision(round_dir, record)
+    write_decision(where, record)
     tracking.log_metrics({**round_metrics(record), **record.timings})
-    curves = plot_training_curves(train_dir / "metrics.jsonl", round_dir / "training_curves.png")
+    curves = plot_training_curves(train_dir / METRICS_FILE, where.training_curves)
     if curves is not None:
         tracking.log_figure(curves)
     tracking.register_model(
@@ -286,7 +263,7 @@ def recheck_premise(
     round_index: int,
     model_dir: Path,
     world_dir: Path | None,
-    round_dir: Path,
+    where: RoundLayout,
     run_id: str,
 ) -> dict[str, Any] | None:
     """Round ``round_index``'s premise check of its starting model (``premise.recheck``), or None.
@@ -297,7 +274,7 @@ def recheck_premise(
     """
     if config.premise is None or config.premise.recheck == "never" or round_index < 2:
         return None
-    return premise_check(config, model_dir, world_dir, round_dir, run_id)
+    return premise_check(config, model_dir, world_dir, where, run_id)
 
 
 def untrained_round(
@@ -320,30 +297,18 @@ def bootstrap_round(
     config: CampaignConfig, campaign_dir: Path, run_id: str
 ) -> tuple[Path, Path, Path | None]:
     """Round 0: the starting model (embedded: world -> tiny model -> first SFT) and the ingested samples."""
-    round_dir = campaign_dir / "round-0"
+    where = CampaignLayout(campaign_dir).baseline
     world_dir = None
     if config.embedded is not None:
-        world_dir = run_stage(
-            world_task, config, round_dir / "world", config.embedded.world, parent_run_id=run_id
-        )
+        embedded = config.embedded
+        world_dir = run_stage(world_task, config, where.world, embedded.world, parent_run_id=run_id)
         base = run_stage(
-            bootstrap_task,
-            config,
-            round_dir / "base-model",
-            world_dir,
-            config.embedded.model,
-            parent_run_id=run_id,
+            bootstrap_task, config, where.base_model, world_dir, embedded.model, parent_run_id=run_id
         )
         sft = run_stage(
-            sft_task,
-            config,
-            round_dir / "sft",
-            base / MODEL_DIR,
-            world_dir,
-            config.embedded.sft,
-            parent_run_id=run_id,
+            sft_task, config, where.sft, model_in(base), world_dir, embedded.sft, parent_run_id=run_id
         )
-        model_dir = sft / MODEL_DIR
+        model_dir = model_in(sft)
         sources, layout = [world_dir], "world"
         ingest_config = config.ingest.model_copy(update={"splits": ["unlabeled"]})
     else:
@@ -353,13 +318,13 @@ def bootstrap_round(
         layout = config.sources[0].layout if len({s.layout for s in config.sources}) == 1 else None
         ingest_config = config.ingest
     samples = run_stage(
-        ingest_task, config, round_dir / "ingest", sources, layout, ingest_config, parent_run_id=run_id
+        ingest_task, config, where.ingest, sources, layout, ingest_config, parent_run_id=run_id
     )
     return model_dir, samples, world_dir
 
 
 def premise_check(
-    config: CampaignConfig, model_dir: Path, world_dir: Path | None, round_dir: Path, run_id: str
+    config: CampaignConfig, model_dir: Path, world_dir: Path | None, where: RoundLayout, run_id: str
 ) -> dict[str, Any] | None:
     """Round 0's premise check (majority@n vs greedy on labelled dev rows); its record, or None if skipped.
 
@@ -379,7 +344,7 @@ def premise_check(
         )
         return None
     out = run_stage(
-        premise_task, config, round_dir / "premise", model_dir, Path(source), premise, parent_run_id=run_id
+        premise_task, config, where.premise, model_dir, Path(source), premise, parent_run_id=run_id
     )
     record = premise_record(read_manifest(out).stats, premise)
     if record["verdict"] is not None:
@@ -409,10 +374,11 @@ def write_summary(
         "mlflow_run_id": parent_id,
         "tracking_uri": tracking.tracking_uri(out_dir),
     }
-    write_text_atomic(out_dir / "campaign.summary.json", json.dumps(summary, indent=2, sort_keys=True))
+    layout = CampaignLayout(out_dir)
+    write_text_atomic(layout.summary, json.dumps(summary, indent=2, sort_keys=True))
     scores = ", ".join(f"{k} {v:.3f}" for k, v in sorted(champion_scores.items()))
     tracking.describe_run(f"Campaign {config.name}: {stop_reason}. Champion: {champion} ({scores}).")
-    tracking.log_figure(plot_comparison(compare_campaign(out_dir), out_dir / "comparison.png"))
+    tracking.log_figure(plot_comparison(compare_campaign(out_dir), layout.comparison_png))
     return summary
 
 
@@ -421,6 +387,7 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
     """Continual self-improvement: baseline round 0, then up to ``config.rounds`` UPT rounds."""
     logger = get_run_logger()
     out_dir = Path(out_dir).resolve()
+    baseline_dir = CampaignLayout(out_dir).baseline
     check_inputs(config)
     with campaign_lock(out_dir, config):
         tracking.use_campaign(out_dir, config.name)
@@ -435,13 +402,16 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
         ) as parent:
             parent_id = parent.info.run_id
             with tracking.run(
-                "round-0", parent_run_id=parent_id, tags=prefect_ids(), reuse=round_tags(out_dir, 0)
+                baseline_dir.run_name,
+                parent_run_id=parent_id,
+                tags=prefect_ids(),
+                reuse=round_tags(out_dir, 0),
             ) as r0:
                 champion, samples, world_dir = bootstrap_round(config, out_dir, r0.info.run_id)
                 # Before the baseline evaluation, so a failed premise is reported at once.
-                premise = premise_check(config, champion, world_dir, out_dir / "round-0", r0.info.run_id)
+                premise = premise_check(config, champion, world_dir, baseline_dir, r0.info.run_id)
                 figures = premise_figures(premise) if premise is not None else {}
-                evals = evaluate_suite(config, champion, world_dir, out_dir / "round-0", r0.info.run_id)
+                evals = evaluate_suite(config, champion, world_dir, baseline_dir, r0.info.run_id)
                 champion_scores = suite_scores(evals, config.benchmarks)
                 tracking.log_metrics(
                     {**{metrics.eval_metric(k): v for k, v in champion_scores.items()}, **figures}
@@ -462,7 +432,7 @@ def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
                 decision="baseline" if stop is None else "baseline; premise failed, campaign stopped",
                 premise=premise,
             )
-            write_decision(out_dir / "round-0", baseline)
+            write_decision(baseline_dir, baseline)
             history.append(baseline)
             tracking.log_metrics(
                 {**{metrics.eval_metric(k): v for k, v in champion_scores.items()}, **figures}, step=0
@@ -519,7 +489,8 @@ def continue_campaign(config: CampaignConfig, out_dir: Path, round_index: int | 
     from mmupt.errors import CampaignStoppedError, MmuptError
 
     out_dir = Path(out_dir).resolve()
-    summary_path = out_dir / "campaign.summary.json"
+    layout = CampaignLayout(out_dir)
+    summary_path = layout.summary
     if not summary_path.is_file():
         raise MmuptError(f"{out_dir}: no campaign.summary.json; run `mmupt campaign` first")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -544,7 +515,7 @@ def continue_campaign(config: CampaignConfig, out_dir: Path, round_index: int | 
         raise MmuptError(f"{out_dir}: the campaign has no finished round 0; run `mmupt campaign` first")
     earlier = [r for r in rounds if r.round < round_index]
     champion = champion_record(earlier)
-    world = out_dir / "round-0" / "world"
+    world = layout.baseline.world
     with campaign_lock(out_dir, config):
         tracking.use_campaign(out_dir, config.name)
         tracking.close_interrupted_runs(out_dir)
@@ -558,7 +529,7 @@ def continue_campaign(config: CampaignConfig, out_dir: Path, round_index: int | 
                 out_dir,
                 round_index,
                 Path(champion.model_dir),
-                out_dir / "round-0" / "ingest",
+                layout.baseline.ingest,
                 world if world.is_dir() else None,
                 champion.scores,
                 label_accuracy_history(earlier),

@@ -14,9 +14,9 @@ import mmupt
 from mmupt.errors import MmuptError
 from mmupt.store import MANIFEST_VERSION, write_text_atomic
 from schemas.campaign import CampaignConfig
+from schemas.layout import STAMP_FILE
 
 LOCK_FILE = ".campaign.lock"
-STAMP_FILE = "campaign.json"
 
 
 def check_compatible(out_dir: Path, config: CampaignConfig) -> None:

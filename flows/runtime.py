@@ -18,6 +18,9 @@ DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    # With a tracking server, MLflow prints two links at the end of every run (a dozen stage runs a
+    # round); the campaign prints where to look once, at its end.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     "HF_HUB_OFFLINE": "1",
     # a bar per checkpoint load/save, ~10 per round: noise between the progress lines (set 0 to see them)
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",

@@ -18,6 +18,15 @@ LOCAL_ONLY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 # The preemption watcher (one more actor per job) watches for cloud nodes being drained; a private
 # cluster on this machine has no such nodes, and the actor's start-up logged a core_worker error.
 LOCAL_JOB_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+# Ray Train replaces print() in its workers with a tee to the root logger, so a library's print
+# that the worker captures (DeepSpeed's "op built successfully", once per job) still reached the
+# console. Plain print: captured output stays captured, the rest is forwarded to the driver as usual.
+JOB_ENV = {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
+# A new local cluster uses token authentication by default (what a private cluster should use) and
+# says so in a warning at every start. The mode cannot simply be named in the environment here: Ray
+# caches its config at import, and a driver whose cache disagrees with the cluster it starts fails
+# to connect. So the notice is muted, the default kept; a user's RAY_AUTH_MODE still wins.
+AUTH_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 def quiet_ray_worker() -> None:
@@ -46,6 +55,7 @@ def start_ray(address: str | None, num_cpus: int, env_vars: dict[str, str]) -> N
         ray.init(address=address, include_dashboard=False, runtime_env=runtime_env)
         return
     os.environ.update(LOCAL_ONLY_ENV)  # inherited by the Ray processes this call starts
+    logging.getLogger(AUTH_NOTICE_LOGGER).setLevel(logging.ERROR)
     # Ray reads this switch once at import, and this process may have imported Ray already.
     ray_constants.ENABLE_RAY_CLUSTER = False
     ray.init(
@@ -56,6 +66,6 @@ def start_ray(address: str | None, num_cpus: int, env_vars: dict[str, str]) -> N
 def job_runtime_env(env_vars: dict[str, str], *, local: bool) -> dict[str, Any]:
     """The Ray runtime_env of an mmupt job: its variables, the quiet hook, the private-cluster switches."""
     return {
-        "env_vars": {**env_vars, **(LOCAL_JOB_ENV if local else {})},
+        "env_vars": {**JOB_ENV, **env_vars, **(LOCAL_JOB_ENV if local else {})},
         "worker_process_setup_hook": f"{__name__}.{quiet_ray_worker.__name__}",
     }

@@ -35,9 +35,9 @@ from pydantic import BaseModel
 import mmupt
 from mmupt.errors import ArtifactError, ConfigError, InputDataError
 from schemas.artifacts import schema_for
+from schemas.layout import MODEL_DIR, ROUND_INDEX_REGEX
 
 MANIFEST = "manifest.json"
-MODEL_DIR = "model"  # where an artifact keeps a model checkpoint; hashed into its content hash
 MANIFEST_VERSION = 1
 
 
@@ -428,7 +428,7 @@ def duckdb_views(root: str | Path, con: Any = None) -> Any:
             f"""CREATE OR REPLACE VIEW {name} AS
             SELECT * EXCLUDE (filename),
                    regexp_replace(regexp_replace(filename, '^{prefix}/', ''), '/[^/]+$', '') AS artifact,
-                   TRY_CAST(regexp_extract(filename, 'round-([0-9]+)', 1) AS INTEGER) AS round
+                   TRY_CAST(regexp_extract(filename, '{ROUND_INDEX_REGEX}', 1) AS INTEGER) AS round
             FROM read_parquet([{listing}], union_by_name = true, filename = true)"""
         )
     return con

@@ -11,7 +11,8 @@ import pyarrow.compute as pc
 
 from mmupt.modeling.factory import create_tiny_model
 from mmupt.prompts import REASONING_INSTRUCTION
-from mmupt.store import MODEL_DIR, ArtifactWriter, artifact_hash, read_table
+from mmupt.store import ArtifactWriter, artifact_hash, read_table
+from schemas.layout import MODEL_DIR
 from schemas.model import TinyModelConfig
 from stages.synthesis.prompts import direct_messages, in_context_messages, reply_text
 

@@ -16,6 +16,7 @@ from mmupt.errors import MmuptError
 from mmupt.paired import PairedResult, mcnemar_exact
 from mmupt.store import duckdb_views
 from schemas import metrics
+from schemas.layout import ROUND_INDEX_REGEX, CampaignLayout
 from schemas.premise import FIGURES as PREMISE_FIGURES
 from schemas.premise import column as premise_column
 from schemas.records import RoundRecord
@@ -92,12 +93,12 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
     if "rollouts" in views:
         for round_index, share, skipped, reward, _ in con.sql(ROLLOUTS_SQL).fetchall():
             signals[round_index] = {"vote_share": share, "skipped_share": skipped, "reward_mean": reward}
-    metric_files = sorted(campaign_dir.glob("round-*/train/metrics.jsonl"))
+    metric_files = CampaignLayout(campaign_dir).train_metrics()
     if metric_files:
         listing = ", ".join(f"'{p}'" for p in metric_files)
         rows = (
             con.sql(
-                f"""SELECT TRY_CAST(regexp_extract(filename, 'round-([0-9]+)', 1) AS INTEGER) AS round,
+                f"""SELECT TRY_CAST(regexp_extract(filename, '{ROUND_INDEX_REGEX}', 1) AS INTEGER) AS round,
                        avg("{metrics.LABEL_ACCURACY}") FROM read_json_auto([{listing}], filename = true, union_by_name = true)
                 GROUP BY round"""
             ).fetchall()
@@ -141,7 +142,7 @@ def round_decisions(campaign_dir: Path) -> dict[int, str]:
     """``baseline`` / ``promoted`` / ``rejected`` / ``not trained (premise)`` per round, from each
     round's ``decision.json``."""
     out = {}
-    for path in sorted(campaign_dir.glob("round-*/decision.json")):
+    for path in CampaignLayout(campaign_dir).decisions():
         record = RoundRecord.model_validate_json(path.read_text(encoding="utf-8"))
         out[record.round] = record.outcome
     return out

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from mmupt.store import read_table
 from schemas import metrics
 from schemas.campaign import BenchmarkSpec, CollapseConfig, GateConfig
+from schemas.layout import METRICS_FILE
 from schemas.records import RoundRecord
 
 
@@ -82,7 +83,7 @@ def gate(champion: dict[str, float], candidate: dict[str, float], config: GateCo
 
 
 def read_train_metrics(train_dir: Path) -> list[dict[str, float]]:
-    path = Path(train_dir) / "metrics.jsonl"
+    path = Path(train_dir) / METRICS_FILE
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -16,6 +16,7 @@ from flows.runtime import check_prefect_server, configure
 from mmupt.errors import PremiseFailedError
 from schemas.base import load_config
 from schemas.campaign import CampaignConfig
+from schemas.layout import CampaignLayout
 from schemas.records import RoundRecord
 from stages.compare import compare_campaign, comparison_rows, plot_comparison
 from tasks.reporting import TRAINING_VIEW
@@ -34,7 +35,7 @@ def print_comparison(campaign_dir: Path) -> Path:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    png = plot_comparison(comparison, campaign_dir / "comparison.png")
+    png = plot_comparison(comparison, CampaignLayout(campaign_dir).comparison_png)
     console.print(f"plot: {png}")
     return png
 

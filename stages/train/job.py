@@ -43,6 +43,7 @@ from mmupt.store import (
     write_text_atomic,
 )
 from schemas.artifacts import ROLLOUTS
+from schemas.layout import METRICS_FILE, MODEL_DIR
 from schemas.metrics import (
     KL,
     LABEL_ACCURACY,
@@ -57,7 +58,7 @@ from stages.train import checkpoint
 from stages.train.config import resolve_deepspeed
 from stages.train.data import PromptSampler, load_prompts
 from stages.train.teacher import TEACHER_FILE
-from stages.train.worker import METRICS_FILE, MODEL_DIR, STEPS_DIR, JobSpec, run_local, train_loop_per_worker
+from stages.train.worker import STEPS_DIR, JobSpec, run_local, train_loop_per_worker
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,6 @@ import os
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +29,12 @@ import torch
 from mmupt.answers import SymbolicBudget
 from mmupt.engine.base import Completion
 from mmupt.errors import MmuptError
+from mmupt.modeling import name_deepspeed_accelerator
 from mmupt.modeling.loader import load_model_and_processor
 from mmupt.rl import compute_advantages
+from mmupt.timing import PhaseTimer
 from schemas.artifacts import ROLLOUTS
+from schemas.layout import METRICS_FILE, MODEL_DIR
 from schemas.metrics import (
     ACTOR_GRAD_NORM,
     ACTOR_LR,
@@ -79,8 +80,6 @@ from stages.train.update import ACTOR_METRICS, PolicyUpdater, TrainSequence, Upd
 log = logging.getLogger(__name__)
 
 STEPS_DIR = "steps"  # per-step rollout parts, consolidated into the rollouts table at the end
-METRICS_FILE = "metrics.jsonl"
-MODEL_DIR = "model"
 
 
 class InjectedFailure(RuntimeError):
@@ -100,21 +99,6 @@ class JobSpec:
     total_steps: int
     counters: dict[str, Any] = field(default_factory=dict)
     queue: Any = None  # ray.util.queue.Queue for progress lines to the driver
-
-
-class Timer:
-    """``with timer("rollout"): ...`` accumulates seconds per phase, logged as ``timing_s/<phase>``."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, phase: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
 
 
 def train_loop_per_worker(spec_dict: dict[str, Any]) -> None:
@@ -157,9 +141,7 @@ def _worker_environment() -> None:
     # DeepSpeed's ZeRO calls a torch.distributed alias that torch deprecates, once per step: noise in
     # every worker's log that the user can do nothing about.
     warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*", category=FutureWarning)
-    # Before deepspeed is imported: its accelerator is chosen once, at import.
-    if not torch.cuda.is_available():
-        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    name_deepspeed_accelerator()  # before deepspeed is imported: it chooses once, at import
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "mmupt" / "torch_extensions"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -332,7 +314,7 @@ class Trainer:
         for step in range(self.spec.start_step + 1, self.spec.total_steps + 1):
             if config.trainer.fail_at_step == step:
                 raise InjectedFailure(f"trainer.fail_at_step hook: stopping at the start of step {step}")
-            timer = Timer()
+            timer = PhaseTimer()
             started = time.perf_counter()
             prompts = [
                 self.pool.get(ref) for ref in shard(self.sampler.batch(step), self.rank, self.world_size)
