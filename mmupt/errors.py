@@ -37,3 +37,11 @@ class PremiseFailedError(MmuptError):
 
 class CampaignStoppedError(MmuptError):
     """The campaign's stop rule holds (collapse, or too many rejected rounds): no next round."""
+
+
+class TransientError(MmuptError):
+    """One line for the user, and a failure that may pass on retry (a worker process died).
+
+    A campaign's stage tasks retry it (``stage_retries``); every other ``MmuptError`` fails at once,
+    since the same input would fail the same way.
+    """

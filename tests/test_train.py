@@ -736,6 +736,28 @@ def test_worker_user_error_reaches_the_driver_as_itself(tmp_path):
     assert "after step 4: KeyError: 'pixel_values' (no checkpoint yet)" in str(error)
 
 
+def test_a_lost_worker_is_a_transient_error_that_the_campaign_retries(tmp_path):
+    """A worker process that died (SIGKILL, OOM) is not a bug in the inputs: its one-line error is
+    transient, so the campaign's train task is retried and resumes from the checkpoint (the soak's
+    ray-worker kill point, docs/FAULTS.md); an exception the training code raised is not retried."""
+    from prefect.states import Failed
+    from ray.exceptions import ActorDiedError
+    from ray.train import WorkerGroupError
+    from ray.train.v2._internal.exceptions import UserExceptionWithTraceback, WorkerHealthCheckFailedError
+
+    from stages.train.job import WorkerLostError, _explain_failure
+    from tasks.policy import is_transient
+
+    died = WorkerHealthCheckFailedError(
+        "The actor is dead because its worker process has died.", ActorDiedError()
+    )
+    lost = _explain_failure(WorkerGroupError("boom", {1: died}), tmp_path, [{"step": 2}])
+    assert isinstance(lost, WorkerLostError) and "process died after step 2" in str(lost)
+    assert is_transient(None, None, Failed(data=lost))
+    bug = WorkerGroupError("boom", {0: UserExceptionWithTraceback(KeyError("pixel_values"), "Traceback ...")})
+    assert not is_transient(None, None, Failed(data=_explain_failure(bug, tmp_path, [])))
+
+
 def test_responses_with_vision_placeholders_are_not_trained(random_model):
     """A sampled <|image_pad|> would break the training forward (features vs placeholders): drop it."""
     from mmupt.engine.base import Completion

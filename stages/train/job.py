@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mmupt.errors import ConfigError, MmuptError
+from mmupt.errors import ConfigError, MmuptError, TransientError
 from mmupt.modeling.loader import check_model_dir
 from mmupt.ray_local import start_ray
 from mmupt.store import (
@@ -69,6 +69,25 @@ MetricsCallback = Callable[[int, dict[str, float]], None]
 
 class TrainJobError(MmuptError):
     """The training job stopped (a worker failed, or no step had anything to train on)."""
+
+
+class WorkerLostError(TrainJobError, TransientError):
+    """A training worker's process died (killed, OOM, node lost): the code did not fail, so a retry
+    resumes from the last checkpoint; a campaign's train task does that itself."""
+
+
+# Ray's ways of saying "the worker process is gone", as opposed to an exception the training code
+# raised. By name: Ray Train keeps its classes in a private module that moves between releases.
+LOST_WORKER_ERRORS = {
+    "WorkerHealthCheckFailedError",
+    "WorkerHealthCheckTimeoutError",
+    "ActorDiedError",
+    "RayActorError",
+    "ActorUnavailableError",
+    "NodeDiedError",
+    "WorkerCrashedError",
+    "OutOfMemoryError",
+}
 
 
 @dataclass
@@ -457,6 +476,12 @@ def _explain_failure(err: BaseException, out: Path, metrics: list[dict[str, floa
     where = f"after step {last}" if last is not None else "before the first step finished"
     lines = [line for line in str(exceptions[0]).strip().splitlines() if line.strip()]
     reason = f"{type(exceptions[0]).__name__}: {lines[-1] if lines else ''}"
+    if type(exceptions[0]).__name__ in LOST_WORKER_ERRORS:
+        resume = f"checkpoint of step {saved} kept" if saved else "no checkpoint yet"
+        return WorkerLostError(
+            f"{out}: a training worker's process died {where}: {reason} ({resume}; a campaign retries "
+            "the stage from it, `mmupt train` resumes with --resume)"
+        )
     resume = (
         f"checkpoint of step {saved} kept: fix the cause and re-run with --resume"
         if saved
