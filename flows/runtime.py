@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from mmupt.deepspeed_env import use_op_cache
+
 STAGE_LOGGERS = ("mmupt", "stages", "tasks", "flows")
 
 DEFAULTS = {
@@ -40,7 +42,7 @@ def configure() -> None:
     for name in STAGE_LOGGERS:  # progress lines are INFO; Python's default passes WARNING and up only
         logging.getLogger(name).setLevel(logging.INFO)
     os.environ.setdefault("PREFECT_HOME", str(Path.home() / ".cache" / "mmupt" / "prefect"))
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "mmupt" / "torch_extensions"))
+    use_op_cache()
     # Prefect creates only the last path component of its home: a missing parent makes its
     # temporary server fail to open its database.
     Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mmupt.deepspeed_env import torch_extensions_dir
 from mmupt.errors import ConfigError, MmuptError, TransientError
 from mmupt.modeling.loader import check_model_dir
 from mmupt.ray_local import start_ray
@@ -249,9 +250,7 @@ def _truncate_records(out: Path, last_step: int) -> None:
 def worker_env(config: TrainConfig) -> dict[str, str]:
     """Environment of every worker process (Ray runtime_env), set before deepspeed is imported."""
     env = {
-        "TORCH_EXTENSIONS_DIR": os.environ.get(
-            "TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "mmupt" / "torch_extensions")
-        ),
+        "TORCH_EXTENSIONS_DIR": torch_extensions_dir(),
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "0"),

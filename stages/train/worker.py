@@ -27,9 +27,9 @@ import pyarrow.parquet as pq
 import torch
 
 from mmupt.answers import SymbolicBudget
+from mmupt.deepspeed_env import name_deepspeed_accelerator, use_op_cache
 from mmupt.engine.base import Completion
 from mmupt.errors import MmuptError
-from mmupt.modeling import name_deepspeed_accelerator
 from mmupt.modeling.loader import load_model_and_processor
 from mmupt.rl import compute_advantages
 from mmupt.timing import PhaseTimer
@@ -142,7 +142,7 @@ def _worker_environment() -> None:
     # every worker's log that the user can do nothing about.
     warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*", category=FutureWarning)
     name_deepspeed_accelerator()  # before deepspeed is imported: it chooses once, at import
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "mmupt" / "torch_extensions"))
+    use_op_cache()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
