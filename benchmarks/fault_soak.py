@@ -122,8 +122,12 @@ def run_point(out: Path, point: KillPoint, config: Path, expected) -> Row:
     note = ""
     if point.only is not None:  # what the user saw when the worker died: the one-line error, if any
         lines = [line for line in killed.output.splitlines() if line.strip()]
+        died = [line for line in lines if "process died" in line]
         said = [line for line in lines if "error:" in line] or lines[-1:] or [""]
-        note = f"first run exit {killed.returncode}: {said[-1].strip()[:300]}"
+        if killed.returncode == 0 and died:  # the campaign's train task retried by itself
+            note = f"first run finished by itself (exit 0): its train task retried after: {died[0].strip()[:300]}"
+        else:
+            note = f"first run exit {killed.returncode}: {said[-1].strip()[:300]}"
     return Row(
         point=point,
         fired=killed.fired,
