@@ -1,14 +1,16 @@
 """Scoring fidelity: re-score published model outputs and compare with the official verdicts.
 
     .venv/bin/python benchmarks/fidelity.py MathVista/results --benchmark mathvista
-    .venv/bin/python benchmarks/fidelity.py MATH-V/outputs --benchmark mathvision
+    .venv/bin/python benchmarks/fidelity.py MATH-V/outputs --benchmark mathvision --problems MATH-V/data/test.jsonl
 
 Inputs are the benchmark authors' own result formats, as published next to their code:
 - MathVista: ``**/output_*.json``, a JSON object ``pid -> record`` whose record holds the problem
   fields (``question``, ``answer``, ``question_type``, ``answer_type``, ``choices``,
   ``precision``), the model's ``response`` and the official verdict ``true_false``;
-- MATH-V: ``**/*.jsonl``, one record per line with the problem fields (``id``, ``question``,
-  ``options``, ``answer``), the model's ``response`` and the official verdict ``correct``.
+- MATH-V: ``**/*.jsonl``, one record per line with ``id``, the model's ``response`` and the
+  official verdict ``correct``. The published files hold no problem fields: pass the dataset
+  (``--problems MATH-V/data/test.jsonl``, or ``testmini.jsonl``) and records are joined by ``id``;
+  a record that carries ``question``, ``options`` and ``answer`` itself needs no join.
 
 Prints the agreement per file and in total, then the disagreements by cause: the rule that
 extracted our answer (``prose_*`` for MathVista's prose rules, ``boxed/phrase`` for the shared
@@ -57,7 +59,8 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def mathvista_records(path: Path) -> Iterator[Published | None]:
+def mathvista_records(path: Path, problems: dict[str, dict[str, Any]]) -> Iterator[Published | None]:
+    del problems  # MathVista's published outputs carry their problem fields
     data = json.loads(path.read_text(encoding="utf-8"))
     rows = data.values() if isinstance(data, dict) else data
     for row in rows:
@@ -72,7 +75,7 @@ def mathvista_records(path: Path) -> Iterator[Published | None]:
         yield Published(item.for_scoring(), str(row["response"] or ""), _truthy(row["true_false"]))
 
 
-def mathvision_records(path: Path) -> Iterator[Published | None]:
+def mathvision_records(path: Path, problems: dict[str, dict[str, Any]]) -> Iterator[Published | None]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
@@ -80,6 +83,12 @@ def mathvision_records(path: Path) -> Iterator[Published | None]:
         if "response" not in row or "correct" not in row:
             yield None
             continue
+        if "answer" not in row:
+            problem = problems.get(str(row.get("id")))
+            if problem is None:
+                yield None  # not in the --problems file
+                continue
+            row = {**problem, **row}
         try:
             item = mathvision_loader.build(row, "", path).item
         except RowProblem:
@@ -94,14 +103,25 @@ FORMATS = {
 }
 
 
-def measure(outputs: Path, benchmark: str) -> tuple[list[FileResult], Counter[tuple[str, str]]]:
+def read_problems(path: Path | None) -> dict[str, dict[str, Any]]:
+    """``id -> row`` of a JSON Lines dataset file (MATH-V ``data/test.jsonl``); empty without one."""
+    if path is None:
+        return {}
+    rows = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {str(row["id"]): row for row in rows}
+
+
+def measure(
+    outputs: Path, benchmark: str, problems: Path | None = None
+) -> tuple[list[FileResult], Counter[tuple[str, str]]]:
     pattern, reader = FORMATS[benchmark]
+    by_id = read_problems(problems)
     scorer = get_benchmark(benchmark).score
     results: list[FileResult] = []
     causes: Counter[tuple[str, str]] = Counter()
     for path in sorted(outputs.rglob(pattern)):
         result = FileResult(path)
-        for record in reader(path):
+        for record in reader(path, by_id):
             if record is None:
                 result.skipped += 1
                 continue
@@ -139,10 +159,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("outputs", type=Path, help="folder of published outputs (searched recursively)")
     parser.add_argument("--benchmark", choices=sorted(FORMATS), required=True)
+    parser.add_argument(
+        "--problems", type=Path, help="MATH-V: the dataset's JSON Lines file to join the outputs with, by id"
+    )
     args = parser.parse_args(argv)
     if not args.outputs.is_dir():
         parser.error(f"{args.outputs}: not a folder")
-    results, causes = measure(args.outputs, args.benchmark)
+    if args.problems is not None and not args.problems.is_file():
+        parser.error(f"{args.problems}: no such file")
+    results, causes = measure(args.outputs, args.benchmark, args.problems)
     if not any(r.total for r in results):
         parser.error(f"{args.outputs}: no {FORMATS[args.benchmark][0]} file with scorable records")
     print(report(results, causes))

@@ -27,15 +27,19 @@ JOB_ENV = {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
 # caches its config at import, and a driver whose cache disagrees with the cluster it starts fails
 # to connect. So the notice is muted, the default kept; a user's RAY_AUTH_MODE still wins.
 AUTH_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+# Ray Train's placement-group cleaner: see ``private_cluster_callbacks``.
+PLACEMENT_GROUP_CLEANER = "PlacementGroupCleanerCallback"
+
+_private_cluster = False
 
 
 def quiet_ray_worker() -> None:
     """Ray ``worker_process_setup_hook``: mute Ray Train's placement-group cleaner.
 
-    The cleaner polls the state API, which needs the dashboard; mmupt starts Ray without one (it
-    costs a process and a port per job for nothing we use), so every poll fails and logs a
-    warning, hundreds per run, drowning the progress lines. It cannot do its job without the
-    state API anyway; the placement group is still removed when the driver's job ends.
+    The cleaner polls the state API, which needs the dashboard. A private cluster runs no cleaner
+    (``private_cluster_callbacks``); on a user's cluster started without a dashboard every poll
+    would fail and log a warning, hundreds per run, drowning the progress lines. It cannot do its
+    job without the state API anyway; the placement group is still removed when the driver's job ends.
     """
     logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(
         logging.ERROR
@@ -61,6 +65,28 @@ def start_ray(address: str | None, num_cpus: int, env_vars: dict[str, str]) -> N
     ray.init(
         num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env, _node_ip_address="127.0.0.1"
     )
+    global _private_cluster
+    _private_cluster = True
+
+
+def on_private_cluster() -> bool:
+    """Whether this process is connected to a cluster it started itself (``start_ray`` without an address)."""
+    import ray
+
+    return _private_cluster and ray.is_initialized()
+
+
+def private_cluster_callbacks(callbacks: list[Any]) -> list[Any]:
+    """Ray Train's default callbacks minus the placement-group cleaner, for a private cluster.
+
+    The cleaner is one more detached actor per job that polls the state API to remove the job's
+    placement group if the controller dies. A private cluster has no dashboard, so no state API,
+    and it dies with the driver, placement groups included: the cleaner protects nothing there.
+    It cost an actor process per job, and when a poll failed with anything but the error it
+    expects (two private clusters on one machine: "found multiple active Ray instances") its
+    thread died with a traceback in the job's output. A user's cluster keeps it.
+    """
+    return [callback for callback in callbacks if type(callback).__name__ != PLACEMENT_GROUP_CLEANER]
 
 
 def job_runtime_env(env_vars: dict[str, str], *, local: bool) -> dict[str, Any]:

@@ -369,3 +369,11 @@ def test_invisible_and_full_width_characters_vote_together(noisy, clean):
 
 def test_superscripts_keep_their_meaning():
     assert canonical_answer("x²") != canonical_answer("x2")
+
+
+def test_unicode_cleanup_keeps_line_breaks():
+    """Line-based rules (a choice listing, the last sentence) see the same lines with or without a "°"."""
+    from mmupt.answers.canonical import normalise_unicode
+
+    assert normalise_unicode("30°\n(B)\u00a045°\u200b\tok") == "30°\n(B) 45°\tok"
+    assert normalise_unicode("\uff08\uff22\uff09\u3000x") == "(B) x"

@@ -142,7 +142,8 @@ KNOWN_NOISE = (
     "built successfully",  # DeepSpeed's op load, tee'd by Ray Train's print patch (mmupt.ray_local)
     "Token authentication is enabled",  # Ray's notice of its default (mmupt.ray_local)
     "FutureWarning",
-)  # Not yet: Ray Train's placement-group cleaner thread dies with a traceback on a private cluster.
+    "Traceback",  # Ray Train's placement-group cleaner thread (mmupt.ray_local.private_cluster_callbacks)
+)
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stages.evaluation.scorers.mathvista import score
+from stages.evaluation.scorers.mathvista import question_numbers, score
 from stages.evaluation.types import EvalItem
 
 
@@ -13,8 +13,14 @@ def mc(choices: list[str], gold: str) -> EvalItem:
     return EvalItem("1", "q", [], gold, {}, meta)
 
 
-def free(answer_type: str, gold: str, precision: int | None = None) -> EvalItem:
-    meta = {"question_type": "free_form", "answer_type": answer_type, "choices": None, "precision": precision}
+def free(answer_type: str, gold: str, precision: int | None = None, question: str = "q") -> EvalItem:
+    meta = {
+        "question_type": "free_form",
+        "answer_type": answer_type,
+        "choices": None,
+        "precision": precision,
+        "question_numbers": question_numbers(question),
+    }
     return EvalItem("1", "q", [], gold, {}, meta)
 
 
@@ -53,10 +59,54 @@ YES_NO = mc(["Yes", "No"], "No")
         (YES_NO, "The red bar is taller than the blue bar.", False, "yes_no"),
         # refusals take the official path (N/A, then nearest choice) instead of a guessed option
         (TREND, "The graph does not give enough information; it cannot be determined.", False, "refusal"),
+        # ... also on a Yes/No question, where a negation would otherwise read as "No"
+        (YES_NO, "I do not have enough context to say which bar is taller.", True, "refusal"),  # N/A -> "No"
+        (mc(["yes", "no"], "no"), "I do not have enough context to say.", False, "refusal"),  # N/A -> "yes"
+        # the official extraction's stock phrase, not N/A, is what nearest-choice maps
+        (mc(["Yes", "No"], "Yes"), "Thus the answer cannot be determined from the figure.", True, "refusal"),
+        (YES_NO, "Thus the answer cannot be determined from the figure.", False, "refusal"),
+        # option text: a singular names a plural option; a number is never inside a longer one
+        (mc(["Rabbit", "Deer", "Frogs"], "Frogs"), "The Frog would lack food first.", True, "option_text"),
+        (mc(["Rabbit", "Deer", "Frogs"], "Frogs"), "The Rabbit would lack food first.", False, "option_text"),
+        (mc(["1", "2", "2.5"], "2"), "The chord AB measures 2.5 units.", False, "option_text"),
+        (mc(["1", "2", "2.5"], "2"), "The chord AB measures 2 units.", True, "option_text"),
         # the last number of a free-form answer
         (free("integer", "3"), "Each group has 3 dots", True, "last_number"),
         (free("integer", "3"), "There are 12 dots in 4 groups", False, "last_number"),
         (free("float", "1.5", 1), "The ratio is 3 to 2, that is 1.5.</s>", True, "last_number"),
+        # the concluding sentence's first number the question did not state, number words included
+        (
+            free("integer", "4", question="How many bars are above 7?"),
+            "There are 4 bars above 7.",
+            True,
+            "last_number",
+        ),
+        (
+            free("integer", "4", question="How many bars are above 7?"),
+            "There are 5 bars above 7.",
+            False,
+            "last_number",
+        ),
+        (
+            free("integer", "2", question="How many balls are left?"),
+            "After that, two balls are left.",
+            True,
+            "last_number",
+        ),
+        (
+            free("integer", "2018", question="Which year was highest?"),
+            "It peaked in 2018, at 61%.",
+            True,
+            "last_number",
+        ),
+        (
+            free("integer", "2018", question="Which year was highest?"),
+            "It peaked in 2017, at 61%.",
+            False,
+            "last_number",
+        ),
+        # after an equation, its result (a number glued to a symbol is no number: "2.00R")
+        (free("float", "0.25", 2), "At $r=2.00R$ the field is E = 9/36 = 0.25 N/C.", True, "last_number"),
         # a response that is only a list
         (free("list", "[0, 2, 1, 7]"), "[0, 2, 1, 7]", True, "list"),
         (free("list", "[0, 2, 1, 7]"), "[0, 2, 7, 1]", False, "list"),
@@ -162,3 +212,28 @@ def test_fidelity_tool_on_invented_files_in_both_formats(tmp_path, capsys):
     (mathv / "model.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     main([str(tmp_path / "mathv"), "--benchmark", "mathvision"])
     assert "| **all** | 2 | **1.0000** | 0 |" in capsys.readouterr().out
+
+    # the published layout: no problem fields in the outputs, joined by id with the dataset's file
+    published = tmp_path / "published" / "outputs"
+    published.mkdir(parents=True)
+    outputs = [
+        {
+            "id": "1",
+            "model": "m",
+            "response": r"so \boxed{\frac{7}{32}}",
+            "model_answer": "7/32",
+            "correct": True,
+        },
+        {"id": "2", "model": "m", "response": r"\boxed{C}", "model_answer": "C", "correct": True},
+        {"id": "9", "model": "m", "response": r"\boxed{1}", "model_answer": "1", "correct": True},
+    ]
+    (published / "model.jsonl").write_text("".join(json.dumps(r) + "\n" for r in outputs), encoding="utf-8")
+    problems = tmp_path / "test.jsonl"
+    problems.write_text(
+        "".join(json.dumps({k: r[k] for k in ("id", "question", "options", "answer")}) + "\n" for r in rows),
+        encoding="utf-8",
+    )
+    main([str(tmp_path / "published"), "--benchmark", "mathvision", "--problems", str(problems)])
+    out = capsys.readouterr().out
+    assert "| model.jsonl | 2 | 0.5000 | 1 |" in out  # id 9 is not in the dataset file: skipped
+    assert "| boxed/phrase | ours wrong, official right | 1 |" in out

@@ -245,6 +245,12 @@ def test_two_worker_zero2_job_trains_and_writes_outputs(uninterrupted, warm_mode
     assert 0.0 < trained["vote/share_mean"] <= 1.0 and trained["actor/entropy"] > 0
     assert lines[-1] == {"step": 3, **seen[-1][1]}
 
+    # a private cluster runs no placement-group cleaner (mmupt.ray_local.private_cluster_callbacks)
+    import ray
+
+    actor_classes = {actor["ActorClassName"] for actor in ray._private.state.actors().values()}
+    assert "TrainController" in actor_classes and "PlacementGroupCleaner" not in actor_classes
+
     # checkpoints for resume and an HF model that loads like any other
     assert saved_steps(out / "checkpoints") == [2, 3]
     from mmupt.modeling.loader import load_model_and_processor

@@ -103,6 +103,7 @@ def canonical_answer(raw: str) -> str:
 
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 _FULL_WIDTH[0x3000] = 0x20  # ideographic space
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
 
 
 def normalise_unicode(text: str) -> str:
@@ -114,10 +115,18 @@ def normalise_unicode(text: str) -> str:
     """
     if text.isascii():
         return text
-    kept = "".join(char for char in text if unicodedata.category(char) != "Cf")
-    kept = kept.translate(_FULL_WIDTH)
-    kept = "".join(" " if char.isspace() else char for char in kept)
-    return unicodedata.normalize("NFC", kept)
+    # One translate over the text, with a table for just the non-ASCII characters it holds:
+    # a per-character Python loop over whole responses was 40% of MathVista's scoring time.
+    table: dict[int, int | None] = {}
+    for char in set(_NON_ASCII_RE.findall(text)):
+        code = ord(char)
+        if unicodedata.category(char) == "Cf":
+            table[code] = None
+        elif code in _FULL_WIDTH:
+            table[code] = _FULL_WIDTH[code]
+        elif char.isspace():
+            table[code] = 0x20
+    return unicodedata.normalize("NFC", text.translate(table))
 
 
 def _canonical_pass(text: str) -> str:

@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mmupt.deepspeed_env import torch_extensions_dir
 from mmupt.errors import ConfigError, MmuptError, TransientError
 from mmupt.modeling.loader import check_model_dir
-from mmupt.ray_local import start_ray
+from mmupt.ray_local import on_private_cluster, private_cluster_callbacks, start_ray
 from mmupt.store import (
     MANIFEST,
     ArtifactWriter,
@@ -418,7 +418,7 @@ def _ray_trainer(
     _ensure_ray(config)
     progress_queue = Queue(actor_options={"num_cpus": 0})
     spec.queue = progress_queue
-    trainer = TorchTrainer(
+    trainer = _trainer_class(TorchTrainer)(
         train_loop_per_worker=train_loop_per_worker,
         train_loop_config=asdict(spec),
         scaling_config=ray.train.ScalingConfig(
@@ -442,6 +442,18 @@ def _ray_trainer(
             ray.kill(progress_queue.actor)
 
     return progress_queue, trainer.fit, Empty, cleanup
+
+
+def _trainer_class(base: type) -> type:
+    """``base`` (Ray's TorchTrainer), without the placement-group cleaner on a private cluster."""
+    if not on_private_cluster() or not hasattr(base, "_create_default_callbacks"):
+        return base  # a user's cluster, or a Ray whose trainer builds its callbacks elsewhere
+
+    class PrivateClusterTrainer(base):  # type: ignore[misc, valid-type]
+        def _create_default_callbacks(self) -> list[Any]:
+            return private_cluster_callbacks(super()._create_default_callbacks())
+
+    return PrivateClusterTrainer
 
 
 def _progress_line(m: dict[str, float]) -> str:

@@ -21,6 +21,7 @@ from stages.evaluation.loaders.common import (
     letters,
     require,
 )
+from stages.evaluation.scorers.mathvista import question_numbers
 from stages.evaluation.types import EvalItem, LoadOptions
 
 SUBSET_KEY = "task"
@@ -100,6 +101,8 @@ def build(row: dict[str, Any], label: str, path: Path) -> Built:
             "question_type": question_type,
             "answer_type": answer_type,
             "precision": _precision(row.get("precision")),
+            # numbers the question itself states: a prose answer's own number is another one
+            "question_numbers": question_numbers(str(row["question"])),
         },
     )
     image = row.get("decoded_image") or row.get("image")

@@ -25,10 +25,15 @@ fired is the verdict's ``note`` as ``prose_<rule>``, so disagreements can be cou
   sentence cutting sees the last sentence;
 - multiple choice: ``letter`` the last explicit option mark (``(C)``, ``（C）``, ``option C``,
   ``choice (C)``, ``答案是 (B)``), skipping lines that merely list the choices; ``yes_no`` a Yes/No
-  question answered by a statement (a negation means No, else Yes); ``refusal`` ("cannot be
-  determined", "not enough information") takes the official path: the extraction is ``N/A`` and
-  nearest-choice maps it; ``option_text`` the option whose text is mentioned last (longest on ties);
-- free form: ``list`` a response that is only a list; ``last_number`` the last number in the text.
+  question answered by a statement (a negation means No, else Yes), after ``refusal`` ("cannot
+  be determined", "not enough information", "cannot be answered"), which takes the official
+  path: the extraction is the stock phrase the official LLM writes ("Cannot be determined",
+  "Cannot be answered") or ``N/A``, and nearest-choice maps it; ``option_text`` the option whose
+  text is mentioned last (longest on ties; a number never inside a longer one, a word singular or
+  plural);
+- free form: ``list`` a response that is only a list; ``last_number`` the number the last
+  sentence with a number concludes with (``concluding_number``: after its last ``=``, else its
+  first number the question did not state, number words up to twenty included).
 
 An "answer is" phrase that captured a clause keeps only the option mark or option text inside it
 (``clause``), and ``"B) text"`` falls through to nearest-choice on the whole text, as the
@@ -75,17 +80,59 @@ _OPTION_MARK_RE = re.compile(
 )
 _LETTER_WITH_PAREN_TEXT_RE = re.compile(r"^[A-Z]\)\s+\S")
 _REFUSAL_RE = re.compile(
-    r"cannot be determined|can ?not (?:be )?determine|not enough information|insufficient information|"
-    r"impossible to (?:determine|tell)|unable to determine|not possible to determine",
+    r"can ?not be (?:determined|answered|provided)|can ?not (?:determine|answer|tell)|"
+    r"(?:not|n't) (?:have |provide |contain |give )?(?:enough|sufficient) (?:information|context|data|details)|"
+    r"insufficient (?:information|context|data|details)|information (?:provided |given )?is insufficient|"
+    r"(?:impossible|not possible|unable|not able) to (?:determine|tell|say|answer)|question is not valid",
     re.IGNORECASE,
 )
 _NEGATION_RE = re.compile(
     r"\b(?:no|not|never|none|nothing|neither|nor|cannot)\b|n't\b|\bis ?n ?ot\b", re.IGNORECASE
 )
 _YES_NO_WORD_RE = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
-_NUMBER_IN_TEXT_RE = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])|(?<![\w.])-?\.\d+")
+_NUMBER_IN_TEXT_RE = re.compile(
+    r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w]|\.\d)|(?<![\w.])-?\.\d+(?![\w]|\.\d)"
+)
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?。])\s+|\n+")
+# a clause that restates the sentence's result: "3 to 2, that is 1.5", "4 groups of 3, so 12"
+_RESTATEMENT_RE = re.compile(
+    r"[,;:]\s*(?:that is|i\.e\.|so|thus|therefore|hence|which is|giving|making)\b|\s+so\s+", re.IGNORECASE
+)
 _LIST_ONLY_RE = re.compile(r"^\[\s*-?\d+(?:\.\d+)?(?:\s*,\s*-?\d+(?:\.\d+)?)*\s*\]\.?$")
 REFUSAL = "N/A"
+# The official LLM extraction writes these stock phrases as the answer when a response uses them
+# (and "N/A" for other refusals); nearest-choice then maps the phrase, not "N/A", to an option.
+_STOCK_REFUSALS = {"cannot be determined": "Cannot be determined", "cannot be answered": "Cannot be answered"}
+_STOCK_REFUSAL_RE = re.compile(r"can ?not be (determined|answered)", re.IGNORECASE)
 
 
 def quick_extract(response: str, item: EvalItem) -> str | None:
@@ -173,11 +220,11 @@ def _option_in_clause(text: str, choices: list[str]) -> str | None:
 
 
 def _is_choice_listing(line: str, choices: list[str]) -> bool:
-    """A line that only lists options: two or more marks, or one mark followed by exactly its option text."""
+    """A line that only lists options: two or more marks, or a line that is one mark and its option text."""
     marks = list(_OPTION_MARK_RE.finditer(line))
     if len(marks) >= 2:
         return True
-    if len(marks) == 1:
+    if len(marks) == 1 and not line[: marks[0].start()].strip():
         rest = line[marks[0].end() :].strip().rstrip(".").strip()
         return rest in choices
     return False
@@ -195,6 +242,18 @@ def _last_option_mark(text: str, choices: list[str]) -> str | None:
     return None
 
 
+def _option_text_pattern(needle: str) -> str:
+    """A choice's text as a whole word or phrase: a number is not part of a longer number ("2" in
+    "2.2"), and a word may be singular or plural ("the Frog" names the option "Frogs")."""
+    head = r"(?<![\w.])" if needle[0].isdigit() else r"(?<!\w)" if needle[0].isalnum() else ""
+    if needle[-1].isdigit():
+        return head + re.escape(needle) + r"(?![\w]|[.,]\d)"
+    if needle[-1].isalpha() and len(needle) > 3:
+        stem = needle[:-1] if needle.endswith("s") and not needle.endswith("ss") else needle
+        return head + re.escape(stem) + r"(?:e?s)?(?!\w)"
+    return head + re.escape(needle) + (r"(?!\w)" if needle[-1].isalnum() else "")
+
+
 def _last_option_text(text: str, choices: list[str]) -> str | None:
     """The option whose text is mentioned last (as a whole word or phrase); longest on ties."""
     lowered = text.lower()
@@ -204,11 +263,7 @@ def _last_option_text(text: str, choices: list[str]) -> str | None:
         needle = choice.strip().lower()
         if not needle:
             continue
-        pattern = (
-            (r"(?<!\w)" if needle[0].isalnum() else "")
-            + re.escape(needle)
-            + (r"(?!\w)" if needle[-1].isalnum() else "")
-        )
+        pattern = _option_text_pattern(needle)
         matches = list(re.finditer(pattern, lowered))
         if not matches:
             continue
@@ -235,21 +290,62 @@ def prose_extract(text: str, item: EvalItem) -> tuple[str | None, str]:
         mark = _last_option_mark(text, choices)
         if mark is not None:
             return mark, "letter"
+        if _REFUSAL_RE.search(text):  # before yes_no: "cannot be determined" is no "No"
+            return refusal_extraction(text), "refusal"
         yes_no = _yes_no(text, choices)
         if yes_no is not None:
             return yes_no, "yes_no"
-        if _REFUSAL_RE.search(text):
-            return REFUSAL, "refusal"
         option = _last_option_text(text, choices)
         return (option, "option_text") if option is not None else (None, NO_ANSWER)
     stripped = text.strip()
     if meta["answer_type"] == "list" and _LIST_ONLY_RE.match(stripped):
         return stripped.rstrip("."), "list"
     if meta["answer_type"] in ("integer", "float"):
-        numbers = _NUMBER_IN_TEXT_RE.findall(text)
-        if numbers:
-            return numbers[-1], "last_number"
+        found = concluding_number(text, meta.get("question_numbers") or [])
+        if found is not None:
+            return found, "last_number"
     return None, NO_ANSWER
+
+
+def refusal_extraction(text: str) -> str:
+    """What the official extraction makes of a refusal: its stock phrase if the response uses one
+    (the last), else ``N/A``; ``normalize`` then takes the nearest choice, as official."""
+    stock = _STOCK_REFUSAL_RE.findall(text)
+    return _STOCK_REFUSALS[f"cannot be {stock[-1].lower()}"] if stock else REFUSAL
+
+
+def question_numbers(question: str) -> list[str]:
+    """The numbers a question states (digits as written, number words as digits)."""
+    return [n.replace(",", "") for n in _NUMBER_IN_TEXT_RE.findall(question)] + [
+        _NUMBER_WORDS[w.lower()] for w in _NUMBER_WORD_RE.findall(question)
+    ]
+
+
+def concluding_number(text: str, asked: Sequence[str]) -> str | None:
+    """The number a prose answer concludes with: in its last sentence that holds a number.
+
+    There (in its last restating clause, "..., that is 1.5", when that holds a number): the number
+    after the last ``=`` (its last one); else the first number the question did not state
+    (digits before number words), so "There are 3 objects preferred by more than 7 people" to
+    "How many ... more than 7 people?" gives 3, and "recorded in 2016, with 94%" gives 2016; else
+    the sentence's last number.
+    """
+    asked_set = set(asked)
+    for sentence in reversed(_SENTENCE_END_RE.split(text)):
+        restated = _RESTATEMENT_RE.split(sentence)[-1]
+        if _NUMBER_IN_TEXT_RE.search(restated):
+            sentence = restated
+        digits = [n.replace(",", "") for n in _NUMBER_IN_TEXT_RE.findall(sentence)]
+        words = [_NUMBER_WORDS[w.lower()] for w in _NUMBER_WORD_RE.findall(sentence)]
+        if not digits and not words:
+            continue
+        if "=" in sentence:
+            after = _NUMBER_IN_TEXT_RE.findall(sentence.rsplit("=", 1)[1])
+            if after:
+                return after[-1].replace(",", "")
+        fresh = [n for n in digits if n not in asked_set] or [n for n in words if n not in asked_set]
+        return fresh[0] if fresh else (digits or words)[-1]
+    return None
 
 
 def extract(text: str, item: EvalItem) -> tuple[str | None, str | None]:
