@@ -55,13 +55,19 @@ TRAILING_JUNK = frozenset("}).],;:!?")
 """Tokens that ``trailing_junk=True`` ignores after a complete expression."""
 
 
+def _ignorable(rest: list[str]) -> bool:
+    r"""What latex2sympy skips after the valid leading expression: closing punctuation, or anything
+    after an unmatched ``}`` (its parse ends there: ``6\sqrt{2}}centimeters`` reads as 6 sqrt 2)."""
+    return rest[0] == "}" or all(token in TRAILING_JUNK for token in rest)
+
+
 def latex_value(text: str, *, functions: bool = True, trailing_junk: bool = False) -> float | None:
     r"""The numeric value of ``text``, or None when it is not a closed numeric expression.
 
     ``functions=False`` refuses ``\sin`` & co. (whose argument may be meant in degrees).
     ``trailing_junk=True`` reads the valid leading expression and ignores closing brackets and
-    punctuation after it, as latex2sympy does (``\frac{7}{32}}.`` is 7/32); a trailing letter
-    still means "not a number".
+    punctuation after it, as latex2sympy does (``\frac{7}{32}}.`` is 7/32), and anything after an
+    unmatched ``}``; otherwise a trailing letter still means "not a number".
 
     >>> latex_value(r"\frac{1}{2}"), latex_value("2^{3}"), latex_value(r"2\sqrt{4}"), latex_value("x+1")
     (0.5, 8.0, 4.0, None)
@@ -79,7 +85,7 @@ def latex_value(text: str, *, functions: bool = True, trailing_junk: bool = Fals
     try:
         value = parser.expression(0)
         rest = tokens[parser.position :]
-        if rest and not (trailing_junk and all(token in TRAILING_JUNK for token in rest)):
+        if rest and not (trailing_junk and _ignorable(rest)):
             return None
     except (_NoValue, ZeroDivisionError, OverflowError, ValueError, RecursionError):
         return None

@@ -262,6 +262,9 @@ def test_mathvision_comparison_matches_latex2sympy_reading():
     assert is_equal(r"\frac{7}{32}", r"\frac{7}{32}}.")  # trailing junk ignored, as latex2sympy reads it
     assert not is_equal(r"\frac{7}{32}", r"\frac{7}{33}}.")
     assert not is_equal("2", "2x")  # a trailing letter is no junk: not a number
+    # latex2sympy's parse ends at an unmatched "}": what follows is ignored, letters included
+    assert is_equal(r"6\sqrt{2}", r"6\sqrt{2}}centimeters.theansweris:6\sqrt{2")
+    assert not is_equal(r"6\sqrt{3}", r"6\sqrt{2}}centimeters.theansweris:6\sqrt{3")
     assert is_equal("1.5", "3:2") and not is_equal("1.5", "2:3")  # a ratio is its division
     assert is_equal("3^{1009}", "3^{1009}") and not is_equal("3^{1009}", "3^{1008}")  # exact, no overflow
     assert is_equal(str(3**1009), "3^{1009}")

@@ -60,8 +60,30 @@ YES_NO = mc(["Yes", "No"], "No")
         # refusals take the official path (N/A, then nearest choice) instead of a guessed option
         (TREND, "The graph does not give enough information; it cannot be determined.", False, "refusal"),
         # ... also on a Yes/No question, where a negation would otherwise read as "No"
-        (YES_NO, "I do not have enough context to say which bar is taller.", True, "refusal"),  # N/A -> "No"
-        (mc(["yes", "no"], "no"), "I do not have enough context to say.", False, "refusal"),  # N/A -> "yes"
+        (
+            YES_NO,
+            "The bars have no labels. I do not have enough context to say.",
+            True,
+            "refusal",
+        ),  # N/A -> "No"
+        (
+            mc(["yes", "no"], "no"),
+            "The bars have no labels. I do not have enough context to say.",
+            False,
+            "refusal",
+        ),
+        # a one-sentence refusal is copied whole by the official extraction, then mapped by distance
+        (mc(["R1", "R2"], "R2"), "I cannot tell which region is larger.", False, "refusal"),
+        (mc(["R1", "R2"], "R1"), "I cannot tell which region is larger.", True, "refusal"),
+        # a stated answer beats the options an explanation goes through afterwards
+        (
+            ANGLES,
+            "The answer to the question is (C) 60°.\n(A) 30° is half of it.\n(B) 45° is too small.",
+            True,
+            "letter",
+        ),
+        (ANGLES, "The correct option letter for the angle is B.", False, "letter"),
+        (ANGLES, "C. The angle is twice the given one.", True, "letter"),
         # the official extraction's stock phrase, not N/A, is what nearest-choice maps
         (mc(["Yes", "No"], "Yes"), "Thus the answer cannot be determined from the figure.", True, "refusal"),
         (YES_NO, "Thus the answer cannot be determined from the figure.", False, "refusal"),
@@ -104,6 +126,13 @@ YES_NO = mc(["Yes", "No"], "No")
             "It peaked in 2017, at 61%.",
             False,
             "last_number",
+        ),
+        # a free-form refusal has no answer (official: N/A), even where it names a number
+        (
+            free("integer", "2", question="What is the age gap between these two people?"),
+            "I am unable to see the image. Please tell me the ages of the two people.",
+            False,
+            "refusal",
         ),
         # after an equation, its result (a number glued to a symbol is no number: "2.00R")
         (free("float", "0.25", 2), "At $r=2.00R$ the field is E = 9/36 = 0.25 N/C.", True, "last_number"),

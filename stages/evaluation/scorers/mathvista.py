@@ -79,11 +79,18 @@ _OPTION_MARK_RE = re.compile(
     r"|答案(?:是|为|：|:)\s*[(（]?\s*([A-Z])\b"  # 答案是 (B)
 )
 _LETTER_WITH_PAREN_TEXT_RE = re.compile(r"^[A-Z]\)\s+\S")
+# "The answer to the question is (C) ...", "the correct option letter for ... is C."
+_STATED_LETTER_RE = re.compile(
+    r"\b(?:answer|option|choice)\b[^.\n]{0,80}?\b(?:is|:)\s*[(（]?\s*([A-Z])\s*[)）]?(?=[\s.,;:]|$)"
+)
+# "C. The measure of angle 2 ...": a response that opens with its option letter
+_LEADING_LETTER_RE = re.compile(r"^\s*([A-Z])\s*[.:：]\s")
 _REFUSAL_RE = re.compile(
     r"can ?not be (?:determined|answered|provided)|can ?not (?:determine|answer|tell)|"
     r"(?:not|n't) (?:have |provide |contain |give )?(?:enough|sufficient) (?:information|context|data|details)|"
     r"insufficient (?:information|context|data|details)|information (?:provided |given )?is insufficient|"
-    r"(?:impossible|not possible|unable|not able) to (?:determine|tell|say|answer)|question is not valid",
+    r"(?:impossible|not possible|unable|not able) to (?:determine|tell|say|answer|view|see)|question is not valid|"
+    r"(?:can ?not|can't) (?:see|view) (?:the |any )?(?:image|picture|figure)",
     re.IGNORECASE,
 )
 _NEGATION_RE = re.compile(
@@ -230,6 +237,21 @@ def _is_choice_listing(line: str, choices: list[str]) -> bool:
     return False
 
 
+def _stated_letter(text: str, choices: list[str]) -> str | None:
+    """A letter the response states as its answer (the last such statement), or opens with.
+
+    Before the last option mark: an explanation that goes through the other options after
+    "The answer is (C) ..." mentions them last.
+    """
+    for match in reversed(list(_STATED_LETTER_RE.finditer(text))):
+        if ord(match.group(1)) - ord("A") < len(choices):
+            return match.group(1)
+    leading = _LEADING_LETTER_RE.match(text)
+    if leading and ord(leading.group(1)) - ord("A") < len(choices):
+        return leading.group(1)
+    return None
+
+
 def _last_option_mark(text: str, choices: list[str]) -> str | None:
     lines = text.splitlines()
     for line in reversed(lines):
@@ -287,7 +309,7 @@ def prose_extract(text: str, item: EvalItem) -> tuple[str | None, str]:
     meta = item.meta
     if meta["question_type"] == "multi_choice":
         choices: list[str] = meta["choices"]
-        mark = _last_option_mark(text, choices)
+        mark = _stated_letter(text, choices) or _last_option_mark(text, choices)
         if mark is not None:
             return mark, "letter"
         if _REFUSAL_RE.search(text):  # before yes_no: "cannot be determined" is no "No"
@@ -300,6 +322,8 @@ def prose_extract(text: str, item: EvalItem) -> tuple[str | None, str]:
     stripped = text.strip()
     if meta["answer_type"] == "list" and _LIST_ONLY_RE.match(stripped):
         return stripped.rstrip("."), "list"
+    if _REFUSAL_RE.search(text):  # official: N/A, which no number type accepts
+        return None, "refusal"
     if meta["answer_type"] in ("integer", "float"):
         found = concluding_number(text, meta.get("question_numbers") or [])
         if found is not None:
@@ -308,10 +332,19 @@ def prose_extract(text: str, item: EvalItem) -> tuple[str | None, str]:
 
 
 def refusal_extraction(text: str) -> str:
-    """What the official extraction makes of a refusal: its stock phrase if the response uses one
-    (the last), else ``N/A``; ``normalize`` then takes the nearest choice, as official."""
+    """What the official extraction makes of a refusal; ``normalize`` then takes the nearest choice.
+
+    The response itself if that is one sentence, perhaps followed by a "Please provide ..."
+    request (the official LLM copies those); else its stock phrase if it uses one (the last);
+    else ``N/A``.
+    """
+    sentences = [part for part in _SENTENCE_END_RE.split(text.strip()) if part]
+    if len(sentences) == 1 or (len(sentences) == 2 and sentences[1].lower().startswith("please")):
+        return text.strip()
     stock = _STOCK_REFUSAL_RE.findall(text)
-    return _STOCK_REFUSALS[f"cannot be {stock[-1].lower()}"] if stock else REFUSAL
+    if stock:
+        return _STOCK_REFUSALS[f"cannot be {stock[-1].lower()}"]
+    return REFUSAL
 
 
 def question_numbers(question: str) -> list[str]:
@@ -327,8 +360,8 @@ def concluding_number(text: str, asked: Sequence[str]) -> str | None:
     There (in its last restating clause, "..., that is 1.5", when that holds a number): the number
     after the last ``=`` (its last one); else the first number the question did not state
     (digits before number words), so "There are 3 objects preferred by more than 7 people" to
-    "How many ... more than 7 people?" gives 3, and "recorded in 2016, with 94%" gives 2016; else
-    the sentence's last number.
+    "How many ... more than 7 people?" gives 3, and "recorded in 2016, with 94%" gives 2016. A
+    sentence with only the question's numbers is passed over; with none left, the last number.
     """
     asked_set = set(asked)
     for sentence in reversed(_SENTENCE_END_RE.split(text)):
@@ -344,8 +377,10 @@ def concluding_number(text: str, asked: Sequence[str]) -> str | None:
             if after:
                 return after[-1].replace(",", "")
         fresh = [n for n in digits if n not in asked_set] or [n for n in words if n not in asked_set]
-        return fresh[0] if fresh else (digits or words)[-1]
-    return None
+        if fresh:
+            return fresh[0]
+    digits = _NUMBER_IN_TEXT_RE.findall(text)  # every number was one the question stated
+    return digits[-1].replace(",", "") if digits else None
 
 
 def extract(text: str, item: EvalItem) -> tuple[str | None, str | None]:
@@ -365,7 +400,7 @@ def score(item: EvalItem, response: str) -> Verdict:
         return EMPTY
     extraction, rule = extract(normalise_unicode(tail(response)), item)
     if not extraction:
-        return Verdict(None, False, NO_ANSWER)
+        return Verdict(None, False, f"prose_{rule}" if rule and rule != NO_ANSWER else NO_ANSWER)
     prediction = normalize(extraction, item)
     if prediction is None:
         return Verdict(extraction, False, "unparsable_" + item.meta["answer_type"])
