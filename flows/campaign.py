@@ -32,7 +32,7 @@ from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
 from schemas.layout import METRICS_FILE, CampaignLayout, RoundLayout, model_in
 from schemas.premise import HOLDS
 from schemas.records import NothingKept, RoundRecord
-from stages.compare import compare_campaign, plot_comparison, plot_training_curves
+from stages.compare import compare_campaign, comparison_rows, plot_comparison, plot_training_curves
 from stages.gate import (
     campaign_stop,
     champion_record,
@@ -43,7 +43,7 @@ from stages.gate import (
 )
 from stages.premise import premise_figures, premise_record, premise_verdict, stop_message
 from tasks.caching import output_ready
-from tasks.reporting import publish_round_report
+from tasks.reporting import publish_comparison, publish_round_report
 from tasks.stages import (
     bootstrap_task,
     evaluate_task,
@@ -378,7 +378,11 @@ def write_summary(
     write_text_atomic(layout.summary, json.dumps(summary, indent=2, sort_keys=True))
     scores = ", ".join(f"{k} {v:.3f}" for k, v in sorted(champion_scores.items()))
     tracking.describe_run(f"Campaign {config.name}: {stop_reason}. Champion: {champion} ({scores}).")
-    tracking.log_figure(plot_comparison(compare_campaign(out_dir), layout.comparison_png))
+    comparison = compare_campaign(out_dir)
+    tracking.log_figure(plot_comparison(comparison, layout.comparison_png))
+    header, rows = comparison_rows(comparison)
+    tracking.log_comparison_table(header, rows)
+    publish_comparison(header, rows, config)
     return summary
 
 

@@ -299,3 +299,14 @@ def log_figure(figure_path: str | Path, artifact_path: str = "plots") -> None:
     import mlflow
 
     mlflow.log_artifact(str(figure_path), artifact_path=artifact_path)
+
+
+COMPARISON_TABLE = "comparison.json"
+"""The campaign run's round-by-round table (`mmupt compare`'s rows), shown by MLflow's artifact view."""
+
+
+def log_comparison_table(header: list[str], rows: list[list[str]]) -> None:
+    """The comparison as an MLflow table artifact: one column per header cell, one row per metric."""
+    import mlflow
+
+    mlflow.log_table({column: [row[i] for row in rows] for i, column in enumerate(header)}, COMPARISON_TABLE)

@@ -1,4 +1,4 @@
-"""Prefect markdown artifact per round, linking to its MLflow run."""
+"""Prefect artifacts: a markdown report per round (linking to its MLflow run), the campaign's table."""
 
 from __future__ import annotations
 
@@ -53,14 +53,31 @@ def mlflow_run_link(ui: str, run_id: str | None) -> str:
     return f"{ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}?{TRAINING_VIEW}"
 
 
+def artifact_key(config: CampaignConfig, suffix: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return f"{config.name}-{suffix}".lower().replace("_", "-").replace(".", "-")
+
+
 def publish_round_report(record: RoundRecord, config: CampaignConfig) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     ui = os.environ.get("MLFLOW_UI_URL") or os.environ.get("MLFLOW_TRACKING_URI", "")
     link = mlflow_run_link(ui, record.mlflow_run_id)
-    key = f"{config.name}-round-{record.round}".lower().replace("_", "-").replace(".", "-")
+    key = artifact_key(config, f"round-{record.round}")
     create_markdown_artifact(
         markdown=round_markdown(record, config, link),
         key=key,
         description=f"round {record.round} of campaign {config.name}",
+    )
+
+
+def publish_comparison(header: list[str], rows: list[list[str]], config: CampaignConfig) -> None:
+    """The campaign's rounds side by side (the rows of ``mmupt compare``), one table artifact that
+    every run of the campaign updates under the same key, so its latest version is the campaign's."""
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(
+        table=[dict(zip(header, row, strict=True)) for row in rows],
+        key=artifact_key(config, "comparison"),
+        description=f"campaign {config.name}: every round so far, as `mmupt compare` shows it",
     )

@@ -237,6 +237,20 @@ def test_mlflow_layout(campaign):
     assert all(client.get_run(r.info.run_id).inputs.dataset_inputs for r in train_runs)  # prompts logged
     parent_plots = [a.path for a in client.list_artifacts(summary["mlflow_run_id"], "plots")]
     assert parent_plots == ["plots/comparison.png"]
+    # the comparison table, as `mmupt compare` prints it, in MLflow and in the Prefect UI
+    from prefect.artifacts import Artifact
+
+    from stages.compare import compare_campaign, comparison_rows
+    from tasks.reporting import artifact_key
+
+    header, rows = comparison_rows(compare_campaign(out))
+    table = json.loads(
+        Path(client.download_artifacts(parent.info.run_id, tracking.COMPARISON_TABLE)).read_text()
+    )
+    assert table["columns"] == header and table["data"] == rows
+    prefect_table = Artifact.get(artifact_key(config, "comparison"))
+    assert prefect_table is not None and prefect_table.type == "table"
+    assert json.loads(prefect_table.data) == [dict(zip(header, row, strict=True)) for row in rows]
     round_runs = {r.info.run_name: r.info.run_id for r in runs if r.info.run_name.startswith("round-")}
     assert [a.path for a in client.list_artifacts(round_runs["round-1"], "plots")] == [
         "plots/training_curves.png"

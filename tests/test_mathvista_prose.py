@@ -168,6 +168,13 @@ def test_letter_with_closing_paren_follows_the_official_rule():
     assert not score(ANGLES, "C) 45°").correct  # the text, not the letter, is what is compared
 
 
+def test_an_answer_phrase_that_captured_a_clause_gives_its_first_number():
+    year = free("integer", "1982", question="Which year has more income?")
+    assert score(year, "So the answer is 1982 with a total income of $931,441.").correct
+    assert not score(year, "So the answer is 1981 with a total income of $931,441.").correct
+    assert score(free("integer", "12"), "The answer is 12").correct  # a plain number is unchanged
+
+
 def test_boxed_and_phrase_answers_are_unchanged():
     assert score(ANGLES, r"so \boxed{C}").correct and score(ANGLES, r"so \boxed{C}").note is None
     assert score(free("integer", "3"), "Final answer: 3").correct

@@ -67,6 +67,8 @@ BREAKDOWNS: tuple[tuple[str, ...], ...] = tuple(
         "skills",
     )
 )
+MAX_NUMBER_CHARS = 12
+"""Longer number extractions are read as clauses: their first number is the answer."""
 MAX_MATCH_CHARS = 500
 """Extractions are cut to this length before edit distances (bounds the O(n*m) work)."""
 
@@ -182,6 +184,15 @@ def _as_list(text: str) -> str:
     return text.strip()
 
 
+def _clause_number(extraction: str) -> float | None:
+    """The extraction's number; for a clause ("1982 with a total of $931,441"), its first number."""
+    value = number(extraction)
+    if value is None and len(extraction) > MAX_NUMBER_CHARS:
+        found = _NUMBER_IN_TEXT_RE.search(extraction)
+        value = number(found.group(0).replace(",", "")) if found else None
+    return value
+
+
 def nearest_choice(text: str, choices: list[str]) -> str:
     distances = [Levenshtein.distance(text[:MAX_MATCH_CHARS], choice) for choice in choices]
     return choices[distances.index(min(distances))]
@@ -206,10 +217,10 @@ def normalize(extraction: str, item: EvalItem) -> str | None:
         clause = _option_in_clause(text, choices)
         return clause if clause is not None else nearest_choice(text, choices)
     if meta["answer_type"] == "integer":
-        value = number(extraction)
+        value = _clause_number(extraction)
         return str(int(value)) if value is not None else None
     if meta["answer_type"] == "float":
-        value = number(extraction)
+        value = _clause_number(extraction)
         return str(round(value, meta["precision"])) if value is not None else None
     if meta["answer_type"] == "list":
         return _as_list(extraction)
