@@ -126,10 +126,6 @@ class CampaignLayout:
         """Every round's ``decision.json`` that exists, in path order."""
         return sorted(self.root.glob(f"{ROUND_GLOB}/{DECISION_FILE}"))
 
-    def train_metrics(self) -> list[Path]:
-        """Every trained round's ``metrics.jsonl``, in path order."""
-        return sorted(self.root.glob(f"{ROUND_GLOB}/train/{METRICS_FILE}"))
-
 
 def model_in(artifact_dir: Path) -> Path:
     """The model checkpoint inside an artifact (``<artifact>/model``)."""

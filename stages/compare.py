@@ -1,9 +1,13 @@
 """Round comparison: one DuckDB query per question over every round's artifacts.
 
-``compare_campaign`` returns benchmarks x rounds, self-reward signals per round (vote share,
-pseudo-label accuracy, skipped share from the training rollouts and metrics), synthetic-question
+``compare_campaign`` returns benchmarks x rounds, self-reward signals per round, synthetic-question
 survival per round and the premise check (majority@n vs greedy on dev rows, round 0), and draws
 them as one PNG.
+
+The signals are each round's ``RoundRecord.signals`` (``decision.json``): the means over the
+round's last training steps (``stages.gate.round_signals``), under the names of
+``schemas.metrics.ROUND_SIGNALS``. They are the numbers the gate and the collapse detector
+decide on and the campaign's MLflow run charts, so every view shows one definition.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from mmupt.errors import MmuptError
 from mmupt.paired import PairedResult, mcnemar_exact
 from mmupt.store import duckdb_views
 from schemas import metrics
-from schemas.layout import ROUND_INDEX_REGEX, CampaignLayout
+from schemas.layout import CampaignLayout
 from schemas.premise import FIGURES as PREMISE_FIGURES
 from schemas.premise import column as premise_column
 from schemas.records import RoundRecord
@@ -25,15 +29,6 @@ SCORES_SQL = """
 SELECT round, benchmark, value FROM scores
 WHERE metric = 'accuracy' AND subset = 'all' AND round IS NOT NULL
 ORDER BY round, benchmark
-"""
-
-ROLLOUTS_SQL = """
-SELECT round,
-       avg(vote_share) AS vote_share,
-       avg(CASE WHEN pseudo_label IS NULL THEN 1.0 ELSE 0.0 END) AS skipped_share,
-       avg(reward) AS reward_mean,
-       count(DISTINCT prompt_id) AS prompts
-FROM rollouts GROUP BY round ORDER BY round
 """
 
 SURVIVAL_SQL = """
@@ -69,7 +64,7 @@ WHERE task = 'all' AND round IS NOT NULL ORDER BY round
 class Comparison:
     rounds: list[int]
     scores: dict[str, dict[int, float]]  # benchmark -> round -> accuracy
-    signals: dict[int, dict[str, float]]  # round -> vote_share / skipped_share / reward_mean / label_accuracy
+    signals: dict[int, dict[str, float]]  # round -> schemas.metrics.ROUND_SIGNALS (RoundRecord.signals)
     survival: dict[int, float]  # round -> share of synthetic candidates kept
     premise: dict[str, dict[int, float]] = field(default_factory=dict)  # premise/<figure> -> round -> value
     paired: dict[str, dict[int, PairedResult]] = field(
@@ -89,25 +84,8 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
     scores: dict[str, dict[int, float]] = {}
     for round_index, benchmark, value in con.sql(SCORES_SQL).fetchall():
         scores.setdefault(benchmark, {})[round_index] = value
-    signals: dict[int, dict[str, float]] = {}
-    if "rollouts" in views:
-        for round_index, share, skipped, reward, _ in con.sql(ROLLOUTS_SQL).fetchall():
-            signals[round_index] = {"vote_share": share, "skipped_share": skipped, "reward_mean": reward}
-    metric_files = CampaignLayout(campaign_dir).train_metrics()
-    if metric_files:
-        listing = ", ".join(f"'{p}'" for p in metric_files)
-        rows = (
-            con.sql(
-                f"""SELECT TRY_CAST(regexp_extract(filename, '{ROUND_INDEX_REGEX}', 1) AS INTEGER) AS round,
-                       avg("{metrics.LABEL_ACCURACY}") FROM read_json_auto([{listing}], filename = true, union_by_name = true)
-                GROUP BY round"""
-            ).fetchall()
-            if _has_label_accuracy(con, listing)
-            else []
-        )
-        for round_index, accuracy in rows:
-            if accuracy is not None:
-                signals.setdefault(round_index, {})["label_accuracy"] = accuracy
+    records = round_records(campaign_dir)
+    signals = {r: record.signals for r, record in records.items() if record.signals}
     survival = {}
     if "synthetic" in views:
         survival = {r: s for r, _, _, s in con.sql(SURVIVAL_SQL).fetchall()}
@@ -134,23 +112,17 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
         survival=survival,
         premise=premise,
         paired=paired,
-        decisions=round_decisions(campaign_dir),
+        decisions={r: record.outcome for r, record in records.items()},
     )
 
 
-def round_decisions(campaign_dir: Path) -> dict[int, str]:
-    """``baseline`` / ``promoted`` / ``rejected`` / ``not trained (premise)`` per round, from each
-    round's ``decision.json``."""
-    out = {}
-    for path in CampaignLayout(campaign_dir).decisions():
-        record = RoundRecord.model_validate_json(path.read_text(encoding="utf-8"))
-        out[record.round] = record.outcome
-    return out
-
-
-def _has_label_accuracy(con, listing: str) -> bool:
-    columns = con.sql(f"DESCRIBE SELECT * FROM read_json_auto([{listing}], union_by_name = true)").fetchall()
-    return any(col[0] == metrics.LABEL_ACCURACY for col in columns)
+def round_records(campaign_dir: Path) -> dict[int, RoundRecord]:
+    """Every finished round's record (``decision.json``): its outcome and its signals."""
+    records = (
+        RoundRecord.model_validate_json(path.read_text(encoding="utf-8"))
+        for path in CampaignLayout(campaign_dir).decisions()
+    )
+    return {record.round: record for record in records}
 
 
 def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
@@ -161,7 +133,7 @@ def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]
         return [f"{values[r]:.3f}" if values.get(r) is not None else "-" for r in comparison.rounds]
 
     rows = [[f"{name} accuracy"] + cells(per) for name, per in sorted(comparison.scores.items())]
-    for key in ("vote_share", "label_accuracy", "skipped_share", "reward_mean"):
+    for key in metrics.ROUND_SIGNALS:  # means over each round's last training steps
         per = {r: s[key] for r, s in comparison.signals.items() if key in s}
         if per:
             rows.append([key] + cells(per))
@@ -212,7 +184,7 @@ def plot_comparison(comparison: Comparison, out_png: str | Path) -> Path:
         left.plot(xs, [per[x] for x in xs], marker="o", label=name)
     left.set(title="accuracy by round", xlabel="round", ylabel="accuracy")
     left.legend()
-    for key in ("vote_share", "label_accuracy", "skipped_share"):
+    for key in (metrics.VOTE_SHARE, metrics.LABEL_ACCURACY, metrics.VOTE_SKIPPED):
         per = {r: s[key] for r, s in comparison.signals.items() if key in s}
         if per:
             xs = sorted(per)

@@ -12,6 +12,7 @@ import pytest
 
 from flows.runtime import configure
 from mmupt.errors import MmuptError
+from schemas import metrics
 from schemas.base import load_config
 from schemas.campaign import CampaignConfig
 
@@ -238,8 +239,6 @@ def test_mlflow_layout(campaign):
     parent_plots = [a.path for a in client.list_artifacts(summary["mlflow_run_id"], "plots")]
     assert parent_plots == ["plots/comparison.png"]
     # the comparison table, as `mmupt compare` prints it, in MLflow and in the Prefect UI
-    from prefect.artifacts import Artifact
-
     from stages.compare import compare_campaign, comparison_rows
     from tasks.reporting import artifact_key
 
@@ -248,9 +247,17 @@ def test_mlflow_layout(campaign):
         Path(client.download_artifacts(parent.info.run_id, tracking.COMPARISON_TABLE)).read_text()
     )
     assert table["columns"] == header and table["data"] == rows
-    prefect_table = Artifact.get(artifact_key(config, "comparison"))
-    assert prefect_table is not None and prefect_table.type == "table"
-    assert json.loads(prefect_table.data) == [dict(zip(header, row, strict=True)) for row in rows]
+    # every campaign of this module shares the name, so look among all versions of the key
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as prefect_client:
+        versions = prefect_client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(config, "comparison")]))
+        )
+    assert versions and all(v.type == "table" for v in versions)
+    expected = [dict(zip(header, row, strict=True)) for row in rows]
+    assert expected in [json.loads(v.data) for v in versions]
     round_runs = {r.info.run_name: r.info.run_id for r in runs if r.info.run_name.startswith("round-")}
     assert [a.path for a in client.list_artifacts(round_runs["round-1"], "plots")] == [
         "plots/training_curves.png"
@@ -276,7 +283,19 @@ def test_compare_matches_artifacts(campaign):
     assert comparison.rounds == [0, 1, 2]
     for record in summary["rounds"]:
         assert comparison.scores["world"][record["round"]] == pytest.approx(record["scores"]["world"])
-    assert set(comparison.signals) == {1, 2} and all("vote_share" in s for s in comparison.signals.values())
+    # one definition per signal: compare shows what the gate decided on and MLflow charts
+    assert set(comparison.signals) == {1, 2}
+    for record in summary["rounds"][1:]:
+        assert comparison.signals[record["round"]] == record["signals"]
+        assert metrics.VOTE_SHARE in record["signals"]
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(summary["tracking_uri"])
+    charted = MlflowClient().get_metric_history(summary["mlflow_run_id"], metrics.VOTE_SHARE)
+    assert {m.step: m.value for m in charted} == {
+        r: s[metrics.VOTE_SHARE] for r, s in comparison.signals.items()
+    }
 
 
 @pytest.mark.slow
