@@ -106,7 +106,7 @@ def round_metrics(record: RoundRecord) -> dict[str, float]:
 
 def write_decision(where: RoundLayout, record: RoundRecord) -> None:
     """``round-k/decision.json``: the round's record, as the summary and ``mmupt compare`` read it."""
-    write_text_atomic(where.decision, record.model_dump_json(indent=2))
+    write_text_atomic(where.decision, record.stored_in(where.dir.parent).model_dump_json(indent=2))
 
 
 def round_tags(campaign_dir: Path, round_index: int) -> dict[str, str]:
@@ -370,7 +370,7 @@ def write_summary(
         "champion_scores": champion_scores,
         "stop_reason": stop_reason,
         "premise": history[0].premise,
-        "rounds": [r.model_dump(mode="json") for r in history],
+        "rounds": [r.stored_in(out_dir).model_dump(mode="json") for r in history],
         "mlflow_run_id": parent_id,
         "tracking_uri": tracking.tracking_uri(out_dir),
     }
@@ -498,7 +498,7 @@ def continue_campaign(config: CampaignConfig, out_dir: Path, round_index: int | 
     if not summary_path.is_file():
         raise MmuptError(f"{out_dir}: no campaign.summary.json; run `mmupt campaign` first")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    rounds = [RoundRecord.model_validate(r) for r in summary["rounds"]]
+    rounds = [RoundRecord.model_validate(r).read_from(out_dir) for r in summary["rounds"]]
     if round_index is None:
         round_index = max((r.round for r in rounds), default=0) + 1
         if (why := campaign_stop(rounds, config.gate)) is not None:

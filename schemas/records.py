@@ -10,6 +10,7 @@ typed record, a key that one side renames is a validation error on the other, no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -55,6 +56,19 @@ class RoundRecord(StrictModel):
         if self.premise_spent:
             return "not trained (premise)"
         return "promoted" if self.promote else "rejected"
+
+    def stored_in(self, campaign_dir: Path) -> RoundRecord:
+        """The record as ``decision.json`` and the summary keep it: a model inside the campaign
+        folder by its path relative to that folder, so the folder can be moved or renamed."""
+        path = Path(self.model_dir)
+        if path.is_absolute() and path.is_relative_to(campaign_dir):
+            return self.model_copy(update={"model_dir": path.relative_to(campaign_dir).as_posix()})
+        return self
+
+    def read_from(self, campaign_dir: Path) -> RoundRecord:
+        """The record as the flows use it: a relative model path resolved against the campaign folder."""
+        path = Path(self.model_dir)
+        return self if path.is_absolute() else self.model_copy(update={"model_dir": str(campaign_dir / path)})
 
 
 class NothingKept(StrictModel):

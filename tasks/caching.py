@@ -56,15 +56,28 @@ def stage_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """Prefect ``cache_key_fn``: everything that determines a stage's output, except ``out_dir``.
 
     ``out_dir`` is part of the key by its string only, so the same inputs written elsewhere are a
-    different artifact.
+    different artifact (Prefect's cached result is that path).
     """
+    return _key(context, parameters, with_location=True)
+
+
+def producer_key_of(context: Any, parameters: dict[str, Any]) -> str:
+    """The key stamped into a stage's manifest: the cache key without ``out_dir``.
+
+    The manifest sits in ``out_dir``, so its location needs no stamp; leaving it out lets a moved
+    or renamed campaign folder be recognised as finished work (its inputs are identified by content).
+    """
+    return _key(context, parameters, with_location=False)
+
+
+def _key(context: Any, parameters: dict[str, Any], *, with_location: bool) -> str:
     payload = {
         "task": context.task.name,
         "code": source_fingerprint(),
         "params": {
             k: (str(v) if k == "out_dir" else fingerprint(v))
             for k, v in sorted(parameters.items())
-            if k not in UNCACHED_PARAMS
+            if k not in UNCACHED_PARAMS and (with_location or k != "out_dir")
         },
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -99,7 +112,7 @@ def trust_finished(fn: Callable[..., Any]) -> Callable[..., Any]:
         context = TaskRunContext.get()
         if context is None:  # called as a plain function (tests, scripts): no orchestrator key
             return fn(*args, **kwargs)
-        key = stage_cache_key(context, context.parameters)
+        key = producer_key_of(context, context.parameters)
         out_dir = Path(context.parameters["out_dir"])
         if finished_by(out_dir, key):
             get_run_logger().info(

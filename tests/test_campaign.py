@@ -265,13 +265,15 @@ def test_mlflow_layout(campaign):
     versions = client.search_model_versions(f"name='{config.name}-model'")
     # the baseline and every round's model, each distinct checkpoint once (a checkpoint registered
     # again, e.g. by a re-run round, adds no version)
-    checkpoints = {tracking.checkpoint_hash(r["model_dir"]) for r in summary["rounds"]}
+    # round models are kept relative to the campaign folder (it can be moved)
+    assert all(not Path(r["model_dir"]).is_absolute() for r in summary["rounds"])
+    checkpoints = {tracking.checkpoint_hash(out / r["model_dir"]) for r in summary["rounds"]}
     assert len(versions) == len(checkpoints) >= 2
     assert {v.tags[tracking.CONTENT_HASH_TAG] for v in versions} == checkpoints
     assert all("round" in v.tags and "gate" in v.tags for v in versions)
     champion = client.get_model_version_by_alias(f"{config.name}-model", "champion")
     promoted = [r for r in summary["rounds"] if r["promote"]][-1]
-    assert champion.tags[tracking.CONTENT_HASH_TAG] == tracking.checkpoint_hash(promoted["model_dir"])
+    assert champion.tags[tracking.CONTENT_HASH_TAG] == tracking.checkpoint_hash(out / promoted["model_dir"])
 
 
 @pytest.mark.slow
@@ -321,6 +323,28 @@ def test_rerun_hits_the_cache(campaign):
 
     states = asyncio.run(train_states())
     assert states.count("Cached") >= 2
+
+
+@pytest.mark.slow
+def test_a_moved_campaign_folder_is_finished_work(campaign, tmp_path):
+    """Move a finished campaign's folder: a re-run there re-makes no stage (each manifest carries a
+    key without its location; inputs are identified by content) and its rounds' models resolve
+    inside the new folder."""
+    import shutil
+
+    from flows.campaign import campaign_flow
+
+    out, config, summary, _ = campaign
+    moved = tmp_path / "moved" / "campaign"
+    shutil.copytree(out, moved, symlinks=True)
+    manifests = {p.relative_to(moved): p.stat().st_mtime_ns for p in moved.glob("round-*/*/manifest.json")}
+    again = campaign_flow(config, moved)
+    assert {
+        p.relative_to(moved): p.stat().st_mtime_ns for p in moved.glob("round-*/*/manifest.json")
+    } == manifests
+    assert [r["scores"] for r in again["rounds"]] == [r["scores"] for r in summary["rounds"]]
+    assert [r["model_dir"] for r in again["rounds"]] == [r["model_dir"] for r in summary["rounds"]]
+    assert Path(again["champion"]).is_relative_to(moved)
 
 
 @pytest.mark.slow
@@ -377,7 +401,7 @@ def test_next_round_continues_the_campaign(campaign):
     assert [r["round"] for r in after["rounds"]] == [0, 1, 2, 3]
     assert after["stop_reason"] == "round 3 run on its own"
     promoted = [r for r in after["rounds"] if r["promote"]][-1]
-    assert after["champion"] == promoted["model_dir"]
+    assert Path(after["champion"]) == out / promoted["model_dir"]
     # each round trains with its own seed, so it never repeats the round before it bit for bit
     for k, for_round in ((1, config), (2, config), (3, local)):
         trained_with = read_manifest(out / f"round-{k}" / "train").config_hash

@@ -188,7 +188,7 @@ def test_deployments_on_a_process_worker_continue_one_campaign(servers, tmp_path
     champion = client.get_model_version_by_alias("scheduled-model", "champion")
     assert champion.tags[tracking.CONTENT_HASH_TAG] == tracking.checkpoint_hash(summary["champion"])
     versions = client.search_model_versions("name='scheduled-model'")
-    checkpoints = {tracking.checkpoint_hash(r["model_dir"]) for r in summary["rounds"]}
+    checkpoints = {tracking.checkpoint_hash(out / r["model_dir"]) for r in summary["rounds"]}
     assert len(versions) == len(checkpoints)
     comparison = compare_campaign(out)
     assert sorted(comparison.scores["world"]) == [0, 1, 2, 3]
