@@ -79,3 +79,28 @@ def configure_console_logging() -> None:
         handler.mmupt_console = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False
+
+
+PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+"""The loggers Prefect reports a failed flow or task run on, with the exception's traceback."""
+
+
+class _UserErrorsWithoutTraceback(logging.Filter):
+    """Drop the traceback from a run's failure record when the error is the user's (``MmuptError``):
+    its message already says what, where and what to do; the traceback only buries it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from mmupt.errors import MmuptError
+
+        if record.exc_info and isinstance(record.exc_info[1], MmuptError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_user_error_tracebacks() -> None:
+    """Prefect logs every failed run with its traceback; for user errors the CLI's one line says it all."""
+    for name in PREFECT_RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _UserErrorsWithoutTraceback) for f in logger.filters):
+            logger.addFilter(_UserErrorsWithoutTraceback())

@@ -165,3 +165,62 @@ def test_campaign_input_errors_come_before_any_server(monkeypatch, capsys, tmp_p
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         code, err = run_cli(monkeypatch, capsys, "demo", "--out", str(busy))
     assert code == 2 and "already running there (pid 4242)" in err and len(err.strip().splitlines()) == 1
+
+
+FAILING_FLOW = """
+from flows.runtime import configure, quiet_user_error_tracebacks
+configure()
+from prefect import flow, task
+from mmupt.errors import ConfigError
+quiet_user_error_tracebacks()
+
+@task
+def stage():
+    raise ConfigError("runs/x/round-1/train: holds a training run already: pass --resume")
+
+@flow
+def campaign():
+    stage()
+
+try:
+    campaign()
+except ConfigError:
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_a_user_error_inside_a_flow_is_logged_without_a_traceback(tmp_path):
+    """Prefect logs a failed task and flow with the traceback; for an MmuptError the message is enough."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # a temporary local server
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING_FLOW],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    printed = done.stdout + done.stderr
+    assert "holds a training run already" in printed and "Finished in state Failed" in printed
+    assert "Traceback" not in printed
+
+
+def test_other_errors_keep_their_traceback():
+    import logging
+
+    from flows.runtime import PREFECT_RUN_LOGGERS, quiet_user_error_tracebacks
+    from mmupt.errors import ConfigError
+
+    quiet_user_error_tracebacks()
+    logger = logging.getLogger(PREFECT_RUN_LOGGERS[0])
+    for error, kept in ((ConfigError("bad key"), False), (ValueError("a bug"), True)):
+        record = logger.makeRecord(
+            logger.name, logging.ERROR, __file__, 1, "failed", (), (type(error), error, None)
+        )
+        assert logger.filter(record) and (record.exc_info is not None) == kept

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from flows.app import SET_HELP, app, parse_sets
 from flows.preflight import preflight
-from flows.runtime import check_prefect_server, configure
+from flows.runtime import check_prefect_server, configure, quiet_user_error_tracebacks
 from mmupt.errors import PremiseFailedError
 from schemas.base import load_config
 from schemas.campaign import CampaignConfig
@@ -82,6 +82,8 @@ def run_campaign(config: CampaignConfig, out: Path) -> dict:
     check_prefect_server()
     from flows.campaign import campaign_flow
 
+    quiet_user_error_tracebacks()  # after Prefect set up its logging
+
     try:
         summary = campaign_flow(config, out)
     except PremiseFailedError:
@@ -128,6 +130,8 @@ def round_command(
     preflight(campaign_config, out)
     configure()
     from flows.campaign import continue_campaign
+
+    quiet_user_error_tracebacks()
 
     record = continue_campaign(campaign_config, out, round_index)
     console.print(f"round {record.round}: {record.outcome} — {record.decision}")
