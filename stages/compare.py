@@ -24,6 +24,7 @@ from schemas.layout import CampaignLayout
 from schemas.premise import FIGURES as PREMISE_FIGURES
 from schemas.premise import column as premise_column
 from schemas.records import RoundRecord
+from stages.gate import champion_record
 
 SCORES_SQL = """
 SELECT round, benchmark, value FROM scores
@@ -71,6 +72,7 @@ class Comparison:
         default_factory=dict
     )  # benchmark -> round -> vs round 0
     decisions: dict[int, str] = field(default_factory=dict)  # round -> baseline / promoted / rejected
+    champions: dict[int, int] = field(default_factory=dict)  # round -> the champion's round after it
 
 
 def compare_campaign(campaign_dir: str | Path) -> Comparison:
@@ -113,6 +115,11 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
         premise=premise,
         paired=paired,
         decisions={r: record.outcome for r, record in records.items()},
+        champions={
+            r: champion_record([earlier for k, earlier in sorted(records.items()) if k <= r]).round
+            for r in records
+            if records.get(0) is not None
+        },
     )
 
 
@@ -151,6 +158,14 @@ def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]
         )
     if comparison.decisions:
         rows.append(["gate"] + [comparison.decisions.get(r, "-") for r in comparison.rounds])
+    if comparison.champions:
+        rows.append(
+            ["champion"]
+            + [
+                f"round {comparison.champions[r]}" if r in comparison.champions else "-"
+                for r in comparison.rounds
+            ]
+        )
     for metric in PREMISE_FIGURES:  # majority@n vs greedy on the dev rows (round 0; later rounds' starts)
         if comparison.premise.get(metric):
             rows.append([metric] + cells(comparison.premise[metric]))

@@ -285,6 +285,9 @@ def test_compare_matches_artifacts(campaign):
     assert comparison.rounds == [0, 1, 2]
     for record in summary["rounds"]:
         assert comparison.scores["world"][record["round"]] == pytest.approx(record["scores"]["world"])
+    # the champion after each round: the newest promoted round so far
+    promoted = [r["round"] for r in summary["rounds"] if r["promote"]]
+    assert comparison.champions == {k: max(p for p in promoted if p <= k) for k in (0, 1, 2)}
     # one definition per signal: compare shows what the gate decided on and MLflow charts
     assert set(comparison.signals) == {1, 2}
     for record in summary["rounds"][1:]:

@@ -1,0 +1,122 @@
+"""GRPO step time and peak memory per worker as n, prompts per step and response length double.
+
+    .venv/bin/python benchmarks/step_scaling.py --samples runs/demo/round-0/ingest \
+        --model runs/demo/round-0/sft/model [--steps 4] [--write FILE]
+
+Each setting is one real `mmupt train` job (configs/train_tiny.yaml, one worker in its own process:
+`trainer.launcher: local`, so the process *is* the worker and its peak RSS is the worker's memory),
+run one after another on the same machine. Step time is the median `timing_s/step` of the steps
+after the first (the first pays for warm-up); memory is the process's peak resident set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PEAK_OF_CHILD = (
+    "import resource, subprocess, sys; "
+    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+SETTINGS: dict[str, dict[str, str]] = {
+    "base (n 8, 16 prompts, 64 tokens)": {},
+    "n x2 (16 responses per prompt)": {"rollout.n": "16"},
+    "prompts x2 (32 per step)": {"data.prompts_per_step": "32", "update.prompts_per_update": "16"},
+    "response length x2 (128 tokens max)": {"rollout.max_response_length": "128"},
+}
+
+
+def run_setting(samples: Path, model: Path, steps: int, overrides: dict[str, str]) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "train"
+        sets = {
+            "data.max_steps": str(steps),
+            "trainer.launcher": "local",
+            "trainer.num_workers": "1",
+            "trainer.checkpoint_every": "1000",
+            **overrides,
+        }
+        command = [
+            str(Path(sys.executable).parent / "mmupt"),
+            "train",
+            "--samples",
+            str(samples),
+            "--model",
+            str(model),
+            "--config",
+            str(ROOT / "configs" / "train_tiny.yaml"),
+            "--out",
+            str(out),
+        ]
+        for key, value in sets.items():
+            command += ["--set", f"{key}={value}"]
+        # A fresh parent per setting: RUSAGE_CHILDREN's peak is then this job's alone.
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK_OF_CHILD, *command],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        peak_kb = int(done.stdout.strip().splitlines()[-1])
+        lines = [
+            json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()
+        ]
+    step_times = [line["timing_s/step"] for line in lines[1:]] or [lines[0]["timing_s/step"]]
+    tokens = [line.get("response/length_mean", 0.0) for line in lines]
+    return {
+        "step_s": statistics.median(step_times),
+        "peak_mb": peak_kb / 1024,
+        "response_tokens": statistics.mean(tokens),
+    }
+
+
+def report(rows: dict[str, dict[str, float]], steps: int) -> str:
+    base = next(iter(rows.values()))
+    lines = [
+        f"Measured {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{steps} steps per setting, one worker (`trainer.launcher: local`).",
+        "",
+        "| setting | step (s) | vs base | peak memory per worker (MB) | mean response tokens |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        lines.append(
+            f"| {name} | {row['step_s']:.2f} | {row['step_s'] / base['step_s']:.2f}x | "
+            f"{row['peak_mb']:.0f} | {row['response_tokens']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=Path, required=True, help="an ingest artifact (unlabeled prompts)")
+    parser.add_argument("--model", type=Path, required=True, help="the SFT model directory")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--write", type=Path, help="also write the table to this Markdown file")
+    args = parser.parse_args(argv)
+    rows = {}
+    for name, overrides in SETTINGS.items():
+        rows[name] = run_setting(args.samples.resolve(), args.model.resolve(), args.steps, overrides)
+        print(name, rows[name], flush=True)
+    table = report(rows, args.steps)
+    print(table)
+    if args.write:
+        args.write.write_text(table + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
