@@ -13,11 +13,13 @@ import json
 import os
 import random
 import re
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 import torch
+import yaml
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
@@ -296,6 +298,28 @@ def _same_training(a: Path, b: Path) -> None:
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     ra, rb = read_table(a, "rollouts"), read_table(b, "rollouts")
     assert ra.drop_columns(["oracle_answer"]).equals(rb.drop_columns(["oracle_answer"]))
+
+
+@pytest.mark.slow
+def test_the_train_command_runs_into_a_new_folder(local_rank, warm_model, samples, tmp_path, monkeypatch):
+    """`mmupt train --out NEW`, as the README shows it: its MLflow store goes beside the job, never
+    into the folder the job publishes over (which a fresh run refuses when it holds anything)."""
+    import mlflow
+
+    from flows.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = tmp_path / "train.yaml"
+    local = {"trainer.launcher": "local", "trainer.num_workers": 1, "data.max_steps": 1}
+    config.write_text(yaml.safe_dump(_config(**local).model_dump(mode="json")), encoding="utf-8")
+    out = tmp_path / "runs" / "train"
+    args = ["train", "--samples", str(samples), "--model", str(warm_model), "--config", str(config)]
+    monkeypatch.setattr(sys, "argv", ["mmupt", *args, "--out", str(out)])
+    main()
+    assert read_manifest(out).kind == "train" and not (out / "mlflow.db").exists()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["mmupt-train"])
+    assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"
 
 
 @pytest.mark.slow

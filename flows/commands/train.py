@@ -1,7 +1,9 @@
 """``mmupt train``: GRPO with majority-vote self-reward (or the oracle), as a Ray + DeepSpeed job.
 
 Per-step metrics go to ``<out>/metrics.jsonl`` and to MLflow (experiment ``mmupt-train``; a sqlite
-store at ``<out>/mlflow.db`` unless ``MLFLOW_TRACKING_URI`` is set).
+store beside the job, ``<out>/../mlflow.db``, unless ``MLFLOW_TRACKING_URI`` is set). Not inside
+``--out``: the job publishes its artifact over that whole directory, and a fresh run refuses one
+that holds anything else.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def train_command(
     from stages.train import run_train  # heavy (torch, ray, deepspeed): import on use
 
     cfg = load_config(TrainConfig, config, parse_sets(set_))
-    tracking.use_campaign(out, EXPERIMENT)
+    tracking.use_campaign(out.resolve().parent, EXPERIMENT)
     tags = {"stage": "train", "resume": str(resume).lower(), "samples": ",".join(str(s) for s in samples)}
     with tracking.run("train", params=cfg.flat(), tags=tags):
         result = run_train(
