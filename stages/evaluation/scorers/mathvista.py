@@ -105,29 +105,8 @@ _NUMBER_IN_TEXT_RE = re.compile(
 _NUMBER_WORDS = {
     word: str(value)
     for value, word in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "  # noqa: SIM905
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 }
 _NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
@@ -188,8 +167,8 @@ def _clause_number(extraction: str) -> float | None:
     """The extraction's number; for a clause ("1982 with a total of $931,441"), its first number."""
     value = number(extraction)
     if value is None and len(extraction) > MAX_NUMBER_CHARS:
-        found = _NUMBER_IN_TEXT_RE.search(extraction)
-        value = number(found.group(0).replace(",", "")) if found else None
+        found = _digits_in(extraction)
+        value = number(found[0]) if found else None
     return value
 
 
@@ -255,12 +234,14 @@ def _stated_letter(text: str, choices: list[str]) -> str | None:
     "The answer is (C) ..." mentions them last.
     """
     for match in reversed(list(_STATED_LETTER_RE.finditer(text))):
-        if ord(match.group(1)) - ord("A") < len(choices):
+        if _is_option(match.group(1), choices):
             return match.group(1)
     leading = _LEADING_LETTER_RE.match(text)
-    if leading and ord(leading.group(1)) - ord("A") < len(choices):
-        return leading.group(1)
-    return None
+    return leading.group(1) if leading and _is_option(leading.group(1), choices) else None
+
+
+def _is_option(letter: str, choices: list[str]) -> bool:
+    return ord(letter) - ord("A") < len(choices)
 
 
 def _last_option_mark(text: str, choices: list[str]) -> str | None:
@@ -270,7 +251,7 @@ def _last_option_mark(text: str, choices: list[str]) -> str | None:
             continue
         for match in reversed(list(_OPTION_MARK_RE.finditer(line))):
             letter = next(group for group in match.groups() if group)
-            if ord(letter) - ord("A") < len(choices):
+            if _is_option(letter, choices):
                 return letter
     return None
 
@@ -358,11 +339,19 @@ def refusal_extraction(text: str) -> str:
     return REFUSAL
 
 
+def _digits_in(text: str) -> list[str]:
+    """The numbers written in digits, thousands separators dropped (``1,000`` -> ``1000``)."""
+    return [n.replace(",", "") for n in _NUMBER_IN_TEXT_RE.findall(text)]
+
+
+def _words_in(text: str) -> list[str]:
+    """The number words up to twenty, as digits."""
+    return [_NUMBER_WORDS[w.lower()] for w in _NUMBER_WORD_RE.findall(text)]
+
+
 def question_numbers(question: str) -> list[str]:
     """The numbers a question states (digits as written, number words as digits)."""
-    return [n.replace(",", "") for n in _NUMBER_IN_TEXT_RE.findall(question)] + [
-        _NUMBER_WORDS[w.lower()] for w in _NUMBER_WORD_RE.findall(question)
-    ]
+    return _digits_in(question) + _words_in(question)
 
 
 def concluding_number(text: str, asked: Sequence[str]) -> str | None:
@@ -379,19 +368,18 @@ def concluding_number(text: str, asked: Sequence[str]) -> str | None:
         restated = _RESTATEMENT_RE.split(sentence)[-1]
         if _NUMBER_IN_TEXT_RE.search(restated):
             sentence = restated
-        digits = [n.replace(",", "") for n in _NUMBER_IN_TEXT_RE.findall(sentence)]
-        words = [_NUMBER_WORDS[w.lower()] for w in _NUMBER_WORD_RE.findall(sentence)]
+        digits, words = _digits_in(sentence), _words_in(sentence)
         if not digits and not words:
             continue
         if "=" in sentence:
-            after = _NUMBER_IN_TEXT_RE.findall(sentence.rsplit("=", 1)[1])
+            after = _digits_in(sentence.rsplit("=", 1)[1])
             if after:
-                return after[-1].replace(",", "")
+                return after[-1]
         fresh = [n for n in digits if n not in asked_set] or [n for n in words if n not in asked_set]
         if fresh:
             return fresh[0]
-    digits = _NUMBER_IN_TEXT_RE.findall(text)  # every number was one the question stated
-    return digits[-1].replace(",", "") if digits else None
+    digits = _digits_in(text)  # every number was one the question stated
+    return digits[-1] if digits else None
 
 
 def extract(text: str, item: EvalItem) -> tuple[str | None, str | None]:
