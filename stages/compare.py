@@ -115,12 +115,16 @@ def compare_campaign(campaign_dir: str | Path) -> Comparison:
         premise=premise,
         paired=paired,
         decisions={r: record.outcome for r, record in records.items()},
-        champions={
-            r: champion_record([earlier for k, earlier in sorted(records.items()) if k <= r]).round
-            for r in records
-            if records.get(0) is not None
-        },
+        champions=champions_after(records),
     )
+
+
+def champions_after(records: dict[int, RoundRecord]) -> dict[int, int]:
+    """Round -> the round whose model is champion once that round is decided (``champion_record``)."""
+    if 0 not in records:  # no baseline yet: no champion
+        return {}
+    history = [records[r] for r in sorted(records)]
+    return {record.round: champion_record(history[: i + 1]).round for i, record in enumerate(history)}
 
 
 def round_records(campaign_dir: Path) -> dict[int, RoundRecord]:
