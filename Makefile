@@ -14,7 +14,7 @@ export TORCH_EXTENSIONS_DIR ?= $(HOME)/.cache/mmupt/torch_extensions
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ demo: setup
 test: setup
 	mkdir -p "$(PREFECT_HOME)" "$(TORCH_EXTENSIONS_DIR)"
 	$(BIN)/python -m pytest -q
+
+# Issue 15's performance harness (~25 min, idle machine; needs `make demo` first): benchmarks/results/.
+bench: setup
+	bash benchmarks/perf.sh
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
