@@ -89,8 +89,8 @@ class CollapseConfig(StrictModel):
 class RoundWindow(StrictModel):
     """Which original prompts round ``index`` (1-based) trains on: window ``index`` of a seeded order."""
 
-    index: int = Field(ge=1)
-    size: int = Field(ge=1)
+    index: int = Field(ge=1, description="The round (1-based): it trains on window `index` of the order.")
+    size: int = Field(ge=1, description="Original prompts per window (the campaign's prompts_per_round).")
     seed: int = Field(description="Seeds the order; the same for every round of a campaign.")
 
 
@@ -136,7 +136,7 @@ class CampaignConfig(StrictModel):
     benchmarks: list[BenchmarkSpec] = Field(
         default_factory=lambda: [BenchmarkSpec(name="world")], description="The evaluation suite (and gate)."
     )
-    gate: GateConfig = Field(default_factory=GateConfig)
+    gate: GateConfig = Field(default_factory=GateConfig, description="When a round's model is promoted.")
     premise: PremiseConfig | None = Field(
         default_factory=PremiseConfig,
         description=(
@@ -145,7 +145,9 @@ class CampaignConfig(StrictModel):
             "null: skip the check."
         ),
     )
-    collapse: CollapseConfig = Field(default_factory=CollapseConfig)
+    collapse: CollapseConfig = Field(
+        default_factory=CollapseConfig, description="Stop signals for self-reward collapse."
+    )
     model_registry: ModelRegistry = Field(
         "copy",
         description=(

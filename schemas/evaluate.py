@@ -43,9 +43,7 @@ class JudgeConfig(StrictModel):
     The API key is read from the environment variable named by ``api_key_env`` and never logged.
     """
 
-    enabled: bool = Field(
-        False, description="Contact the judge at all. Off by default; tests never turn it on."
-    )
+    enabled: bool = Field(False, description="Contact the judge at all (tests never turn it on).")
     base_url: str | None = Field(
         None, description="e.g. http://127.0.0.1:8000/v1 (the /chat/completions parent)."
     )
@@ -93,8 +91,12 @@ class EvalConfig(StrictModel):
     mathverse_query: Literal["query_cot", "query_wo"] = Field(
         "query_cot", description="Which MathVerse prompt field to ask with."
     )
-    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    scoring: ScoringConfig = Field(
+        default_factory=ScoringConfig, description="Scoring process pool and per-response time limit."
+    )
+    judge: JudgeConfig = Field(
+        default_factory=JudgeConfig, description="Optional LLM judge for benchmarks whose protocol uses one."
+    )
 
     @field_validator("sampling")
     @classmethod

@@ -1,12 +1,15 @@
 """Config of the GRPO update: advantage estimator, clipped surrogate, loss aggregation, KL, entropy.
 
-The math lives in ``mmupt.rl``; the string choices here are the values of its Enums
-(``AdvantageEstimator``, ``LossAgg``, ``KLEstimator``), checked equal by a test, so a config value
-maps to exactly one implementation.
+The math lives in ``mmupt.rl``. Each of its choices is one StrEnum defined here (``AdvantageEstimator``,
+``LossAgg``, ``KLEstimator``), the config field's type and the key of the registry of implementations
+in ``mmupt.rl``, so a config value maps to exactly one implementation. They live here, not in
+``mmupt.rl``, so the configs import without torch. A YAML value is the plain string (``kl: k1``), and
+a StrEnum equals its string.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -14,14 +17,38 @@ from pydantic import Field, field_validator, model_validator
 from schemas.base import StrictModel
 
 
+class AdvantageEstimator(StrEnum):
+    """``AlgorithmConfig.advantage``; implementations: ``mmupt.rl.advantages.register_estimator``."""
+
+    GRPO = "grpo"
+    DR_GRPO = "dr_grpo"
+
+
+class LossAgg(StrEnum):
+    """``AlgorithmConfig.loss_agg``; implementations: ``mmupt.rl.losses.register_agg``."""
+
+    TOKEN_MEAN = "token_mean"
+    SEQ_MEAN_TOKEN_MEAN = "seq_mean_token_mean"
+    SEQ_MEAN_TOKEN_SUM_NORM = "seq_mean_token_sum_norm"
+
+
+class KLEstimator(StrEnum):
+    """``AlgorithmConfig.kl``; implementations: ``mmupt.rl.losses.register_kl``."""
+
+    NONE = "none"
+    LOW_VAR_KL = "low_var_kl"
+    K1 = "k1"
+    K2 = "k2"
+
+
 class AlgorithmConfig(StrictModel):
     """How rewards become a policy-gradient loss (everything between the reward and ``loss.backward``)."""
 
     # ---- advantage
-    advantage: Literal["grpo", "dr_grpo"] = Field(
-        "grpo",
+    advantage: AdvantageEstimator = Field(
+        AdvantageEstimator.GRPO,
         description=(
-            "str, default grpo. How a response's reward becomes its advantage, within its prompt's group. "
+            "How a response's reward becomes its advantage, within its prompt's group. "
             "grpo: (r - mean) / (std + eps), std unbiased (ref: DeepSeekMath, arXiv:2402.03300). "
             "dr_grpo: r - mean, no std division, which removes the bias towards too-easy/too-hard prompts "
             "(ref: Understanding R1-Zero-Like Training, arXiv:2503.20783); pair it with "
@@ -32,8 +59,8 @@ class AlgorithmConfig(StrictModel):
     eps: float = Field(
         1e-6,
         description=(
-            "float, default 1e-6, > 0. Added to the group std before dividing (advantage: grpo only), so a "
-            "near-unanimous group does not blow its advantages up. Unused by dr_grpo."
+            "Added to the group std before dividing (advantage: grpo only), so a near-unanimous group "
+            "does not blow its advantages up. Unused by dr_grpo."
         ),
     )
 
@@ -41,35 +68,34 @@ class AlgorithmConfig(StrictModel):
     clip_low: float = Field(
         0.2,
         description=(
-            "float, default 0.2, in (0, 1). PPO lower clip: the ratio pi/pi_old is clipped at 1 - clip_low "
-            "for negative advantages. Only acts when a rollout batch is used for more than one optimizer "
-            "step (ppo_epochs > 1, or rollout batch larger than update batch); otherwise the ratio is 1."
+            "PPO lower clip: the ratio pi/pi_old is clipped at 1 - clip_low for negative advantages. Only "
+            "acts when a rollout batch is used for more than one optimizer step (ppo_epochs > 1, or rollout "
+            "batch larger than update batch); otherwise the ratio is 1."
         ),
     )
     clip_high: float = Field(
         0.2,
         description=(
-            "float, default 0.2, > 0. PPO upper clip: the ratio is clipped at 1 + clip_high for positive "
-            "advantages. DAPO's clip-higher uses 0.28 so low-probability tokens can still rise, which "
-            "keeps entropy from collapsing (ref: DAPO, arXiv:2503.14476)."
+            "PPO upper clip: the ratio is clipped at 1 + clip_high for positive advantages. DAPO's "
+            "clip-higher uses 0.28 so low-probability tokens can still rise, which keeps entropy from "
+            "collapsing (ref: DAPO, arXiv:2503.14476)."
         ),
     )
     dual_clip: float | None = Field(
         None,
         description=(
-            "float or null, default null (off). Dual clip: for negative advantages, cap the per-token loss "
-            "at -A * dual_clip, so a token whose ratio exploded cannot dominate the step (ref: Ye et al., "
-            "Mastering Complex Control in MOBA Games, arXiv:1912.09729). Typical 3.0; must exceed "
-            "1 + clip_high."
+            "Dual clip: for negative advantages, cap the per-token loss at -A * dual_clip, so a token whose "
+            "ratio exploded cannot dominate the step (ref: Ye et al., Mastering Complex Control in MOBA "
+            "Games, arXiv:1912.09729). Typical 3.0; must exceed 1 + clip_high. null: off."
         ),
     )
 
     # ---- aggregation
-    loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = Field(
-        "token_mean",
+    loss_agg: LossAgg = Field(
+        LossAgg.TOKEN_MEAN,
         description=(
-            "str, default token_mean. How per-token losses (B, T) become one scalar; applies to the "
-            "policy, KL and entropy terms alike. "
+            "How per-token losses (B, T) become one scalar; applies to the policy, KL and entropy terms "
+            "alike. "
             "token_mean: sum over all response tokens of the batch / their count, every token weighs the "
             "same (ref: DAPO, arXiv:2503.14476). "
             "seq_mean_token_mean: mean over tokens within each response, then over responses; long "
@@ -80,27 +106,27 @@ class AlgorithmConfig(StrictModel):
     )
 
     # ---- regularisers
-    kl: Literal["none", "low_var_kl", "k1", "k2"] = Field(
-        "low_var_kl",
+    kl: KLEstimator = Field(
+        KLEstimator.LOW_VAR_KL,
         description=(
-            "str, default low_var_kl. Estimator of KL(pi || pi_ref) to a frozen reference model, added as "
-            "a loss term. low_var_kl: k3 = exp(ref - logp) - (ref - logp) - 1, unbiased, always >= 0, "
-            "clamped to [-10, 10] (ref: Schulman, 'Approximating KL Divergence', 2020). k1: logp - ref. "
+            "Estimator of KL(pi || pi_ref) to a frozen reference model, added as a loss term. "
+            "low_var_kl: k3 = exp(ref - logp) - (ref - logp) - 1, unbiased, always >= 0, clamped to "
+            "[-10, 10] (ref: Schulman, 'Approximating KL Divergence', 2020). k1: logp - ref. "
             "k2: 0.5 (logp - ref)^2. none: no KL term and no reference model (then kl_coef must be 0)."
         ),
     )
     kl_coef: float = Field(
         0.01,
         description=(
-            "float, default 0.01 (MM-UPT 7B recipe), >= 0. Weight of the KL term. 0 together with "
-            "kl: none skips loading the reference model."
+            "Weight of the KL term (0.01: the MM-UPT 7B recipe). 0 together with kl: none skips loading "
+            "the reference model."
         ),
     )
     entropy_coef: float = Field(
         0.0,
         description=(
-            "float, default 0.0 (off), >= 0. Weight of the entropy bonus: loss -= entropy_coef * entropy. "
-            "When > 0 the trainer must compute entropy with gradients, which costs memory."
+            "Weight of the entropy bonus: loss -= entropy_coef * entropy; 0: off. When > 0 the trainer "
+            "must compute entropy with gradients, which costs memory."
         ),
     )
 
@@ -119,8 +145,8 @@ class AlgorithmConfig(StrictModel):
     ppo_epochs: int = Field(
         1,
         description=(
-            "int, default 1, >= 1. Passes over each rollout batch. > 1 reuses rollouts (more "
-            "off-policy), which is when clip_low/clip_high/dual_clip matter."
+            "Passes over each rollout batch. > 1 reuses rollouts (more off-policy), which is when "
+            "clip_low/clip_high/dual_clip matter."
         ),
     )
 

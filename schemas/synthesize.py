@@ -119,10 +119,19 @@ class SynthesizeConfig(StrictModel):
     )
     answer_max_new_tokens: int = Field(256, ge=1, description="Token budget of one in-context answer sample.")
     max_samples: int | None = Field(None, ge=1, description="Use only the first max_samples input rows.")
-    filters: FilterConfig = Field(default_factory=FilterConfig)
-    answerability: AnswerabilityConfig = Field(default_factory=AnswerabilityConfig)
-    engine: EngineConfig = Field(default_factory=EngineConfig)
-    ray: RayJobConfig = Field(default_factory=RayJobConfig)
+    filters: FilterConfig = Field(
+        default_factory=FilterConfig, description="Model-free checks every parsed question must pass."
+    )
+    answerability: AnswerabilityConfig = Field(
+        default_factory=AnswerabilityConfig,
+        description="Optional check that the model answers a new question consistently.",
+    )
+    engine: EngineConfig = Field(
+        default_factory=EngineConfig, description="Backend that writes the questions."
+    )
+    ray: RayJobConfig = Field(
+        default_factory=RayJobConfig, description="Where shards run: Ray actors or this process."
+    )
     shard_size: int = Field(64, ge=1, description="Input samples per shard (the unit of resume and retry).")
     shard_retries: int = Field(1, ge=0, description="Extra attempts for a shard that crashed.")
     progress: bool = Field(True, description="Show a shard progress bar (only ever on a terminal).")

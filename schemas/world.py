@@ -49,7 +49,10 @@ class WorldConfig(StrictModel):
         112,
         ge=112,
         le=1008,
-        description="Square image side in pixels: a multiple of 28 (the VL processor never rescales it), at least 112 (every difficulty fits).",
+        description=(
+            "Square image side in pixels, a multiple of 28 so the VL processor never rescales it; "
+            "112 is the smallest side that every difficulty fits in."
+        ),
     )
     n_sft: int = Field(2000, ge=0, description="Labelled rows for the supervised warm-up (split 'sft').")
     n_heldout: int = Field(
@@ -73,7 +76,7 @@ class WorldConfig(StrictModel):
         1,
         ge=1,
         le=3,
-        description="1..3: more objects and distractors, smaller objects, closer comparisons, wider digit range.",
+        description="Higher: more objects and distractors, smaller objects, closer comparisons, wider digit range.",
     )
     tasks: list[TaskName] | None = Field(
         None,

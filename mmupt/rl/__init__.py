@@ -4,13 +4,15 @@
 - ``losses``: PPO clipped surrogate, KL estimators, loss aggregation, the total loss.
 - ``logprobs``: per-token log-probs and entropies from logits without extra (B, T, V) memory.
 
-Config: ``schemas.grpo.AlgorithmConfig``. Each choice there is an Enum value here with one registry
-and one dispatch function.
+Config: ``schemas.grpo.AlgorithmConfig``. Each choice there is a member of a StrEnum of
+``schemas.grpo`` (``AdvantageEstimator``, ``LossAgg``, ``KLEstimator``, re-exported here) with one
+registry and one dispatch function here.
 """
 
-from mmupt.rl.advantages import AdvantageEstimator, compute_advantages, group_stats
+from mmupt.rl.advantages import compute_advantages, group_stats
 from mmupt.rl.logprobs import entropy_from_logits, token_logprobs
-from mmupt.rl.losses import KLEstimator, LossAgg, aggregate, kl_penalty, masked_mean, policy_loss, total_loss
+from mmupt.rl.losses import aggregate, kl_penalty, masked_mean, policy_loss, total_loss
+from schemas.grpo import AdvantageEstimator, KLEstimator, LossAgg
 
 __all__ = [
     "AdvantageEstimator",

@@ -12,25 +12,20 @@ Conventions (one place, shared by every estimator):
   ``float_noise / eps``);
 - statistics are computed in float64 and cast back, so large groups do not lose precision.
 
-Add an estimator with ``@register_estimator(AdvantageEstimator.X)``; ``compute_advantages`` is the
-only dispatch point.
+Add an estimator as a member of ``AdvantageEstimator`` (``schemas.grpo``, so the config accepts its
+name) and its function here with ``@register_estimator(AdvantageEstimator.X)``; ``compute_advantages``
+is the only dispatch point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 import torch
 from torch import Tensor
 
-
-class AdvantageEstimator(StrEnum):
-    """Names match ``schemas.grpo.AlgorithmConfig.advantage``."""
-
-    GRPO = "grpo"
-    DR_GRPO = "dr_grpo"
+from schemas.grpo import AdvantageEstimator
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Shapes: B responses, T response positions (right-padded); ``response_mask`` (B, T) is 1 on
 real response tokens. Every per-token term goes through ``aggregate`` (the one dispatch point
 over ``LossAgg``) and every KL estimate through ``kl_penalty`` (the one dispatch point over
-``KLEstimator``); add a variant with its ``register_*`` decorator, never with an if/elif.
+``KLEstimator``); add a variant as a member of its Enum (``schemas.grpo``) and its function here
+with its ``register_*`` decorator, never with an if/elif.
 
 Metrics are detached 0-d tensors (not floats) so that computing them costs no device sync per
 micro-batch; call ``.item()`` when logging. Keys:
@@ -21,26 +22,17 @@ micro-batch; call ``.item()`` when logging. Keys:
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 
 import torch
 from torch import Tensor
 
-from schemas.grpo import AlgorithmConfig
+from schemas.grpo import AlgorithmConfig, KLEstimator, LossAgg
 
 LOG_RATIO_CLAMP = 20.0  # exp(20) ~ 5e8: keeps exp() and its gradient finite for wildly off-policy tokens
 K3_CLAMP = 10.0  # low_var_kl bound, for stability early in training when pi and pi_ref may be far apart
 
 
 # ---------------------------------------------------------------------------- aggregation
-
-
-class LossAgg(StrEnum):
-    """Names match ``schemas.grpo.AlgorithmConfig.loss_agg``."""
-
-    TOKEN_MEAN = "token_mean"
-    SEQ_MEAN_TOKEN_MEAN = "seq_mean_token_mean"
-    SEQ_MEAN_TOKEN_SUM_NORM = "seq_mean_token_sum_norm"
 
 
 AggFn = Callable[[Tensor, Tensor, int], Tensor]
@@ -120,15 +112,6 @@ def aggregate(values: Tensor, mask: Tensor, agg: LossAgg | str, max_response_len
 
 
 # ---------------------------------------------------------------------------- KL to the reference
-
-
-class KLEstimator(StrEnum):
-    """Names match ``schemas.grpo.AlgorithmConfig.kl``."""
-
-    NONE = "none"
-    LOW_VAR_KL = "low_var_kl"
-    K1 = "k1"
-    K2 = "k2"
 
 
 KLFn = Callable[[Tensor, Tensor], Tensor]

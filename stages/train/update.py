@@ -31,7 +31,7 @@ from transformers import BatchFeature, ProcessorMixin
 
 from mmupt.modeling.inputs import prompt_text, training_batch
 from mmupt.rl import entropy_from_logits, token_logprobs, total_loss
-from mmupt.rl.losses import LossAgg
+from schemas.grpo import LossAgg
 from schemas.train import TrainConfig
 
 ACTOR_METRICS = ("loss", "pg_loss", "clip_frac", "approx_kl", "ratio_mean", "kl", "entropy")
@@ -205,7 +205,7 @@ class PolicyUpdater:
                     mb.ref_logprobs, _ = response_logprobs(self.reference, mb, temperature)
 
     def _optimizer_step(self, local: list[MicroBatch], dummy: MicroBatch, stats: UpdateStats) -> None:
-        by_sequence = LossAgg(self.algo.loss_agg) != LossAgg.TOKEN_MEAN
+        by_sequence = self.algo.loss_agg != LossAgg.TOKEN_MEAN
         units = [float(mb.n_sequences if by_sequence else mb.n_tokens) for mb in local]
         totals = torch.tensor([sum(units), float(len(local))], dtype=torch.float64)
         total_units, passes = (
