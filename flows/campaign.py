@@ -16,6 +16,8 @@ nested run per stage (``tasks/tracking.py``); the promoted model carries the ali
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +34,9 @@ from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
 from schemas.layout import METRICS_FILE, CampaignLayout, RoundLayout, model_in
 from schemas.premise import HOLDS
 from schemas.records import NothingKept, RoundRecord
+from stages.campaign_state import CampaignState
 from stages.compare import compare_campaign, comparison_rows, plot_comparison, plot_training_curves
-from stages.gate import (
-    campaign_stop,
-    champion_record,
-    decide_round,
-    label_accuracy_history,
-    read_train_metrics,
-    suite_scores,
-)
+from stages.gate import decide_round, read_train_metrics, suite_scores
 from stages.premise import premise_figures, premise_record, premise_verdict, stop_message
 from tasks.caching import output_ready
 from tasks.reporting import publish_comparison, publish_round_report
@@ -354,23 +350,74 @@ def premise_check(
     return record
 
 
+def baseline_round(
+    config: CampaignConfig, campaign_dir: Path, parent_id: str
+) -> tuple[RoundRecord, Path, Path | None]:
+    """Round 0 in its own MLflow run: the starting model and samples (``bootstrap_round``), its
+    premise check, its evaluation (metrics, the registry's first ``champion``), then ``decision.json``
+    and the campaign run's step 0. Returns the baseline record, the samples and the world (or None)."""
+    where = CampaignLayout(campaign_dir).baseline
+    with tracking.run(
+        where.run_name, parent_run_id=parent_id, tags=prefect_ids(), reuse=round_tags(campaign_dir, 0)
+    ) as r0:
+        model_dir, samples, world_dir = bootstrap_round(config, campaign_dir, r0.info.run_id)
+        # Before the baseline evaluation, so a failed premise is reported at once.
+        premise = premise_check(config, model_dir, world_dir, where, r0.info.run_id)
+        evals = evaluate_suite(config, model_dir, world_dir, where, r0.info.run_id)
+        scores = suite_scores(evals, config.benchmarks)
+        tracking.log_metrics(baseline_metrics(scores, premise))
+        tracking.register_model(
+            model_dir,
+            f"{config.name}-model",
+            alias="champion",
+            mode=config.model_registry,
+            tags={"round": "0", "gate": "baseline"},
+        )
+    stopped = stop_message(premise, config.premise) is not None
+    baseline = RoundRecord(
+        round=0,
+        model_dir=str(model_dir),
+        scores=scores,
+        promote=True,
+        decision="baseline; premise failed, campaign stopped" if stopped else "baseline",
+        premise=premise,
+    )
+    write_decision(where, baseline)
+    tracking.log_metrics(baseline_metrics(scores, premise), step=0)
+    return baseline, samples, world_dir
+
+
+def baseline_metrics(scores: dict[str, float], premise: dict[str, Any] | None) -> dict[str, float]:
+    """What round 0 logs (its run, and the campaign run at ``step=0``): its scores and premise figures."""
+    return {
+        **{metrics.eval_metric(k): v for k, v in scores.items()},
+        **(premise_figures(premise) if premise is not None else {}),
+    }
+
+
+@contextmanager
+def campaign_run(config: CampaignConfig, campaign_dir: Path, /, **options: Any) -> Iterator[str]:
+    """The campaign's MLflow run (the same one on every re-run, found by tag), after closing the runs a
+    crash left open; yields its id. ``options``: ``tracking.run``'s params, config and tags."""
+    tracking.use_campaign(campaign_dir, config.name)
+    tracking.close_interrupted_runs(campaign_dir)
+    reuse = {tracking.ROLE_TAG: "campaign", tracking.CAMPAIGN_DIR_TAG: str(campaign_dir)}
+    with tracking.run("campaign", reuse=reuse, **options) as parent:
+        yield parent.info.run_id
+
+
 def write_summary(
-    config: CampaignConfig,
-    out_dir: Path,
-    champion: Path,
-    champion_scores: dict[str, float],
-    stop_reason: str,
-    history: list[RoundRecord],
-    parent_id: str,
+    config: CampaignConfig, out_dir: Path, state: CampaignState, stop_reason: str, parent_id: str
 ) -> dict[str, Any]:
     """``campaign.summary.json`` and the comparison plot on the campaign run."""
+    champion, champion_scores = Path(state.champion.model_dir), state.champion.scores
     summary = {
         "campaign": config.name,
         "champion": str(champion),
         "champion_scores": champion_scores,
         "stop_reason": stop_reason,
-        "premise": history[0].premise,
-        "rounds": [r.stored_in(out_dir).model_dump(mode="json") for r in history],
+        "premise": state.history[0].premise,
+        "rounds": [r.stored_in(out_dir).model_dump(mode="json") for r in state.history],
         "mlflow_run_id": parent_id,
         "tracking_uri": tracking.tracking_uri(out_dir),
     }
@@ -386,97 +433,57 @@ def write_summary(
     return summary
 
 
+def next_round(
+    config: CampaignConfig,
+    campaign_dir: Path,
+    round_index: int,
+    state: CampaignState,
+    samples_dir: Path,
+    world_dir: Path | None,
+    parent_id: str,
+) -> RoundRecord:
+    """Round ``round_index`` from ``state``'s champion, against its scores and probe history; the
+    campaign run charts the round at ``step=round_index``."""
+    start = state.champion
+    record = round_flow(
+        config,
+        campaign_dir,
+        round_index,
+        Path(start.model_dir),
+        samples_dir,
+        world_dir,
+        start.scores,
+        state.probe_history,
+        parent_run_id=parent_id,
+    )
+    tracking.log_metrics(round_metrics(record), step=round_index)
+    return record
+
+
 @flow(name="mmupt-campaign", log_prints=True, flow_run_name="{config.name}-campaign")
 def campaign_flow(config: CampaignConfig, out_dir: Path) -> dict[str, Any]:
     """Continual self-improvement: baseline round 0, then up to ``config.rounds`` UPT rounds."""
-    logger = get_run_logger()
     out_dir = Path(out_dir).resolve()
-    baseline_dir = CampaignLayout(out_dir).baseline
     check_inputs(config)
-    with campaign_lock(out_dir, config):
-        tracking.use_campaign(out_dir, config.name)
-        tracking.close_interrupted_runs(out_dir)
-        history: list[RoundRecord] = []
-        with tracking.run(
-            "campaign",
-            params=config.key_params(),
-            config=config,
-            tags={**prefect_ids(), "campaign": config.name},
-            reuse={tracking.ROLE_TAG: "campaign", tracking.CAMPAIGN_DIR_TAG: str(out_dir)},
-        ) as parent:
-            parent_id = parent.info.run_id
-            with tracking.run(
-                baseline_dir.run_name,
-                parent_run_id=parent_id,
-                tags=prefect_ids(),
-                reuse=round_tags(out_dir, 0),
-            ) as r0:
-                champion, samples, world_dir = bootstrap_round(config, out_dir, r0.info.run_id)
-                # Before the baseline evaluation, so a failed premise is reported at once.
-                premise = premise_check(config, champion, world_dir, baseline_dir, r0.info.run_id)
-                figures = premise_figures(premise) if premise is not None else {}
-                evals = evaluate_suite(config, champion, world_dir, baseline_dir, r0.info.run_id)
-                champion_scores = suite_scores(evals, config.benchmarks)
-                tracking.log_metrics(
-                    {**{metrics.eval_metric(k): v for k, v in champion_scores.items()}, **figures}
-                )
-                tracking.register_model(
-                    champion,
-                    f"{config.name}-model",
-                    alias="champion",
-                    mode=config.model_registry,
-                    tags={"round": "0", "gate": "baseline"},
-                )
-            stop = stop_message(premise, config.premise)
-            baseline = RoundRecord(
-                round=0,
-                model_dir=str(champion),
-                scores=champion_scores,
-                promote=True,
-                decision="baseline" if stop is None else "baseline; premise failed, campaign stopped",
-                premise=premise,
-            )
-            write_decision(baseline_dir, baseline)
-            history.append(baseline)
-            tracking.log_metrics(
-                {**{metrics.eval_metric(k): v for k, v in champion_scores.items()}, **figures}, step=0
-            )
-            if stop is not None:
-                write_summary(
-                    config,
-                    out_dir,
-                    champion,
-                    champion_scores,
-                    f"stopped after round 0: premise failed: {premise['verdict']}",
-                    history,
-                    parent_id,
-                )
-                raise PremiseFailedError(stop)
-
-            stop_reason = f"finished {config.rounds} rounds"
-            for k in range(1, config.rounds + 1):
-                record = round_flow(
-                    config,
-                    out_dir,
-                    k,
-                    champion,
-                    samples,
-                    world_dir,
-                    champion_scores,
-                    label_accuracy_history(history),
-                    parent_run_id=parent_id,
-                )
-                history.append(record)
-                tracking.log_metrics(round_metrics(record), step=k)
-                if record.promote:
-                    champion, champion_scores = Path(record.model_dir), record.scores
-                if (why := campaign_stop(history, config.gate)) is not None:
-                    stop_reason = f"stopped after round {k}: {why}"
-                    break
-            summary = write_summary(
-                config, out_dir, champion, champion_scores, stop_reason, history, parent_id
-            )
-            logger.info("campaign %s: %s; champion %s", config.name, stop_reason, champion)
+    tags = {**prefect_ids(), "campaign": config.name}
+    with (
+        campaign_lock(out_dir, config),
+        campaign_run(config, out_dir, params=config.key_params(), config=config, tags=tags) as parent_id,
+    ):
+        baseline, samples, world_dir = baseline_round(config, out_dir, parent_id)
+        state = CampaignState(config.gate, [baseline])
+        if (stop := stop_message(baseline.premise, config.premise)) is not None:
+            failed = f"premise failed: {baseline.premise['verdict']}"
+            write_summary(config, out_dir, state, f"stopped after round 0: {failed}", parent_id)
+            raise PremiseFailedError(stop)
+        stop_reason = f"finished {config.rounds} rounds"
+        for k in range(1, config.rounds + 1):
+            record = next_round(config, out_dir, k, state, samples, world_dir, parent_id)
+            if (why := state.advance(record)) is not None:
+                stop_reason = f"stopped after round {k}: {why}"
+                break
+        summary = write_summary(config, out_dir, state, stop_reason, parent_id)
+        get_run_logger().info("campaign %s: %s; champion %s", config.name, stop_reason, summary["champion"])
     return summary
 
 
@@ -494,14 +501,13 @@ def continue_campaign(config: CampaignConfig, out_dir: Path, round_index: int | 
 
     out_dir = Path(out_dir).resolve()
     layout = CampaignLayout(out_dir)
-    summary_path = layout.summary
-    if not summary_path.is_file():
+    if not layout.summary.is_file():
         raise MmuptError(f"{out_dir}: no campaign.summary.json; run `mmupt campaign` first")
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    rounds = [RoundRecord.model_validate(r).read_from(out_dir) for r in summary["rounds"]]
+    summary = json.loads(layout.summary.read_text(encoding="utf-8"))
+    campaign = CampaignState.from_summary(summary, out_dir, config.gate)
     if round_index is None:
-        round_index = max((r.round for r in rounds), default=0) + 1
-        if (why := campaign_stop(rounds, config.gate)) is not None:
+        round_index = campaign.last_round + 1
+        if (why := campaign.stop_reason) is not None:
             raise CampaignStoppedError(
                 f"{out_dir}: campaign {config.name!r} stopped after round {round_index - 1}: {why}; "
                 f"run `mmupt round --round {round_index}` to train one more round anyway, or start a new "
@@ -515,41 +521,17 @@ def continue_campaign(config: CampaignConfig, out_dir: Path, round_index: int | 
         record = {**premise, "verdict": premise_verdict(premise, config.premise)}
         if (stop := stop_message(record, config.premise)) is not None:
             raise PremiseFailedError(stop)
-    if not any(r.is_baseline for r in rounds):
+    if not campaign.has_baseline:
         raise MmuptError(f"{out_dir}: the campaign has no finished round 0; run `mmupt campaign` first")
-    earlier = [r for r in rounds if r.round < round_index]
-    champion = champion_record(earlier)
-    world = layout.baseline.world
-    with campaign_lock(out_dir, config):
-        tracking.use_campaign(out_dir, config.name)
-        tracking.close_interrupted_runs(out_dir)
-        with tracking.run(
-            "campaign",
-            tags={"campaign": config.name},
-            reuse={tracking.ROLE_TAG: "campaign", tracking.CAMPAIGN_DIR_TAG: str(out_dir)},
-        ) as parent:
-            record = round_flow(
-                config,
-                out_dir,
-                round_index,
-                Path(champion.model_dir),
-                layout.baseline.ingest,
-                world if world.is_dir() else None,
-                champion.scores,
-                label_accuracy_history(earlier),
-                parent_run_id=parent.info.run_id,
-            )
-            tracking.log_metrics(round_metrics(record), step=round_index)
-            history = sorted([r for r in rounds if r.round != round_index] + [record], key=lambda r: r.round)
-            latest = champion_record(history)
-            why = campaign_stop(history, config.gate)
-            write_summary(
-                config,
-                out_dir,
-                Path(latest.model_dir),
-                latest.scores,
-                f"round {round_index} run on its own" + (f"; stopped: {why}" if why else ""),
-                history,
-                parent.info.run_id,
-            )
+    start, baseline = campaign.before(round_index), layout.baseline
+    with (
+        campaign_lock(out_dir, config),
+        campaign_run(config, out_dir, tags={"campaign": config.name}) as parent_id,
+    ):
+        world_dir = baseline.world if baseline.world.is_dir() else None
+        record = next_round(config, out_dir, round_index, start, baseline.ingest, world_dir, parent_id)
+        after = campaign.with_round(record)
+        why = after.stop_reason
+        stop_reason = f"round {round_index} run on its own" + (f"; stopped: {why}" if why else "")
+        write_summary(config, out_dir, after, stop_reason, parent_id)
     return record
