@@ -30,7 +30,7 @@ from mmupt.errors import PremiseFailedError
 from mmupt.store import read_manifest, write_text_atomic
 from mmupt.timing import PhaseTimer
 from schemas import metrics
-from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig
+from schemas.campaign import WORLD_BENCHMARKS, CampaignConfig, MixConfig
 from schemas.layout import METRICS_FILE, CampaignLayout, RoundLayout, model_in
 from schemas.premise import HOLDS
 from schemas.records import NothingKept, RoundRecord
@@ -151,10 +151,8 @@ def round_flow(
                 config, where, samples_dir, model_dir, run_id
             )
         with timer("mix"):
-            seed = config.train.trainer.seed + round_index
-            mixed = run_stage(
-                mix_task, config, where.mix, samples_dir, synthetic, ratio, seed, parent_run_id=run_id
-            )
+            mix = MixConfig(ratio=ratio, seed=config.train.trainer.seed + round_index)
+            mixed = run_stage(mix_task, config, where.mix, samples_dir, synthetic, mix, parent_run_id=run_id)
         with timer("train"):
             train = config.round_train(round_index)
             trained = run_stage(

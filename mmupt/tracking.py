@@ -206,6 +206,11 @@ def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
         mlflow.log_metrics(numeric, step=step)
 
 
+def log_step(step: int, metrics: Mapping[str, Any]) -> None:
+    """A training job's ``on_metrics`` callback: the step's metrics on the active run, at ``step``."""
+    log_metrics(metrics, step=step)
+
+
 def register_model(
     model_dir: str | Path,
     name: str,

@@ -94,6 +94,13 @@ class RoundWindow(StrictModel):
     seed: int = Field(description="Seeds the order; the same for every round of a campaign.")
 
 
+class MixConfig(StrictModel):
+    """How a round's training input is built: its originals plus a share of its synthetic questions."""
+
+    ratio: float = Field(ge=0, le=1, description="Share of synthetic rows in the mix; 0: the originals only.")
+    seed: int = Field(description="Seeds which synthetic rows are drawn (the round's training seed).")
+
+
 class CampaignConfig(StrictModel):
     """Everything a campaign needs; each section is the config of the stage that consumes it."""
 

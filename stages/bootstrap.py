@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from mmupt.modeling.factory import create_tiny_model
 from mmupt.prompts import REASONING_INSTRUCTION
-from mmupt.store import ArtifactWriter, artifact_hash, read_table
+from mmupt.store import ArtifactWriter, Manifest, artifact_hash, read_table
 from schemas.layout import MODEL_DIR
 from schemas.model import TinyModelConfig
 from stages.synthesis.prompts import direct_messages, in_context_messages, reply_text
@@ -40,11 +40,12 @@ def world_texts(world_dir: Path) -> Iterator[str]:
         yield reply_text(row["sibling_problem"], row["sibling_answer"])
 
 
-def bootstrap_tiny_model(world_dir: str | Path, config: TinyModelConfig, out_dir: str | Path) -> Path:
+def bootstrap_tiny_model(world_dir: str | Path, config: TinyModelConfig, out_dir: str | Path) -> Manifest:
     """Publish the fresh model as an artifact (``out_dir/model``, atomically, with a manifest)."""
     world_dir = Path(world_dir)
     with ArtifactWriter(
         out_dir, "model", config=config, inputs={"world": artifact_hash(world_dir)}
     ) as writer:
         create_tiny_model(config, world_texts(world_dir), writer.workdir / MODEL_DIR)
-    return Path(out_dir) / MODEL_DIR
+    assert writer.manifest is not None  # set when the artifact is published
+    return writer.manifest

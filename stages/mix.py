@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mmupt.store import Manifest, artifact_hash, read_table, write_artifact
-from schemas.campaign import RoundWindow
+from schemas.campaign import MixConfig, RoundWindow
 from stages.synthesis.mix import mix_samples
 
 
@@ -53,18 +53,17 @@ def run_window(samples_dir: Path, window: RoundWindow, out_dir: Path) -> Manifes
     )
 
 
-def run_mix(
-    samples_dir: Path, synthetic_dir: Path | None, ratio: float, seed: int, out_dir: Path
-) -> Manifest:
-    """Write a samples artifact of originals + ``ratio`` synthetic rows (originals only without synthesis)."""
+def run_mix(samples_dir: Path, synthetic_dir: Path | None, config: MixConfig, out_dir: Path) -> Manifest:
+    """Write a samples artifact of originals + ``config.ratio`` synthetic rows (originals only without
+    synthesis)."""
     original = read_table(samples_dir, "samples")
     inputs = {"samples": artifact_hash(samples_dir)}
-    if synthetic_dir is None or ratio == 0.0:
+    if synthetic_dir is None or config.ratio == 0.0:
         mixed, n_synthetic = original, 0
     else:
         synthetic = read_table(synthetic_dir, "synthetic")
         inputs["synthetic"] = artifact_hash(synthetic_dir)
-        mixed = mix_samples(original, synthetic, ratio, seed)
+        mixed = mix_samples(original, synthetic, config.ratio, config.seed)
         n_synthetic = sum('"synthetic"' in (m or "") for m in mixed.column("metadata").to_pylist())
     stats = {
         "rows": mixed.num_rows,
@@ -72,5 +71,5 @@ def run_mix(
         "original_rows": mixed.num_rows - n_synthetic,
     }
     return write_artifact(
-        out_dir, "mix", {"samples": mixed}, config={"ratio": ratio, "seed": seed}, inputs=inputs, stats=stats
+        out_dir, "mix", {"samples": mixed}, config=config.model_dump(), inputs=inputs, stats=stats
     )

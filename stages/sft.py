@@ -29,7 +29,7 @@ from mmupt.engine.hf import HFEngine
 from mmupt.errors import InputDataError
 from mmupt.modeling.inputs import prompt_text, training_batch
 from mmupt.modeling.loader import load_model_and_processor
-from mmupt.store import ArtifactWriter, artifact_hash, read_table
+from mmupt.store import ArtifactWriter, Manifest, artifact_hash, read_table
 from schemas.engine import SamplingParams
 from schemas.sft import SFTConfig
 from stages.synthesis.prompts import direct_messages, in_context_messages, reply_text
@@ -49,6 +49,7 @@ class SFTResult:
     accuracy_after: float
     by_task: dict[str, float]
     seconds: float
+    manifest: Manifest
 
 
 GREEDY_CHECK_BATCH = 64
@@ -203,4 +204,5 @@ def run_sft(
         accuracy_after=after.accuracy,
         by_task=after.by_task,
         seconds=time.perf_counter() - started,
+        manifest=writer.manifest,
     )

@@ -13,8 +13,7 @@ from prefect import task
 
 from mmupt import tracking
 from mmupt.errors import NothingSurvivedError
-from mmupt.store import read_manifest
-from schemas.campaign import WORLD_BENCHMARKS, BenchmarkSpec, RoundWindow
+from schemas.campaign import WORLD_BENCHMARKS, BenchmarkSpec, MixConfig, RoundWindow
 from schemas.evaluate import EvalConfig
 from schemas.ingest import IngestConfig
 from schemas.model import TinyModelConfig
@@ -57,7 +56,7 @@ def bootstrap_task(
     from stages.bootstrap import bootstrap_tiny_model
 
     with stage_run("bootstrap", parent_run_id, config):
-        bootstrap_tiny_model(world_dir, config, out_dir)
+        log_manifest(bootstrap_tiny_model(world_dir, config, out_dir), "bootstrap")
     return str(out_dir)  # the model is its model/ subdirectory
 
 
@@ -72,8 +71,7 @@ def sft_task(
     with stage_run("sft", parent_run_id, config):
         # The campaign measures its start itself (round 0's baseline evaluation); the accuracy of
         # the untrained model before SFT is ~0 by construction and not worth its generation time.
-        run_sft(model_dir, world_dir, out_dir, config, measure_before=False)
-        log_manifest(read_manifest(out_dir), "sft")
+        log_manifest(run_sft(model_dir, world_dir, out_dir, config, measure_before=False).manifest, "sft")
     return str(out_dir)
 
 
@@ -138,16 +136,15 @@ def window_task(
 def mix_task(
     samples_dir: Path,
     synthetic_dir: Path | None,
-    ratio: float,
-    seed: int,
+    config: MixConfig,
     out_dir: Path,
     parent_run_id: str | None = None,
 ) -> str:
     """Mix original and synthetic questions into the round's training input."""
     from stages.mix import run_mix
 
-    with stage_run("mix", parent_run_id, None):
-        log_manifest(run_mix(samples_dir, synthetic_dir, ratio, seed, out_dir), "mix")
+    with stage_run("mix", parent_run_id, config):
+        log_manifest(run_mix(samples_dir, synthetic_dir, config, out_dir), "mix")
     return str(out_dir)
 
 
@@ -168,7 +165,7 @@ def train_task(
     if finished is not None:
         return str(out_dir)
     with stage_run("train", parent_run_id, config) as active:
-        on_metrics = (lambda step, metrics: tracking.log_metrics(metrics, step=step)) if active else None
+        on_metrics = tracking.log_step if active else None
         if active:
             tracking.log_dataset(samples_dir, "training-prompts", context="training")
         resume = interrupted_run(out_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mmupt.store import read_manifest, read_table
+from schemas.layout import model_in
 from schemas.model import TinyModelConfig
 from schemas.sft import SFTConfig
 from schemas.world import WorldConfig
@@ -21,7 +22,7 @@ def test_sft_improves_heldout_accuracy(tmp_path):
         WorldConfig(seed=3, version=1, n_sft=400, n_heldout=40, n_unlabeled=0, tasks=["compare", "count"]),
         world,
     )
-    base = bootstrap_tiny_model(
+    bootstrap_tiny_model(
         world,
         TinyModelConfig(
             hidden_size=64,
@@ -43,7 +44,7 @@ def test_sft_improves_heldout_accuracy(tmp_path):
         eval_max_new_tokens=32,
         question_writing_share=0.0,
     )
-    result = run_sft(base, world, tmp_path / "sft", config)
+    result = run_sft(model_in(tmp_path / "base"), world, tmp_path / "sft", config)
 
     assert (
         result.accuracy_before is not None and result.accuracy_before < 0.1

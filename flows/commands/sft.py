@@ -10,6 +10,7 @@ from rich.console import Console
 
 from flows.app import app
 from schemas.base import load_config
+from schemas.layout import model_in
 from schemas.model import TinyModelConfig
 from schemas.sft import SFTConfig
 
@@ -29,8 +30,8 @@ def model_command(
     from stages.bootstrap import bootstrap_tiny_model  # heavy (torch, transformers): import on use
 
     cfg = load_config(TinyModelConfig, config)
-    path = bootstrap_tiny_model(world, cfg, out)
-    console.print(f"tiny model saved to [bold]{path}[/]")
+    bootstrap_tiny_model(world, cfg, out)
+    console.print(f"tiny model saved to [bold]{model_in(out)}[/]")
 
 
 @app.command("sft")

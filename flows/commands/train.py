@@ -60,7 +60,7 @@ def train_command(
             model,
             out,
             cfg,
-            on_metrics=lambda step, m: tracking.log_metrics(m, step=step),
+            on_metrics=tracking.log_step,
             resume=resume,
         )
         tracking.log_metrics(
