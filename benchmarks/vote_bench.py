@@ -1,7 +1,7 @@
 """Self-reward throughput: ``mmupt vote`` against the reference approach, side by side in one run.
 
-    .venv/bin/pip install mathruler        # the reference's grader; benchmark only, not a dependency
-    .venv/bin/python benchmarks/vote_bench.py --steps 4 --repeats 3
+    make bench       # installs mathruler (the reference's grader) into .bench/packages; this part alone:
+    PYTHONPATH=.bench/packages .venv/bin/python benchmarks/vote_bench.py --steps 4 --repeats 3
 
 The load (``benchmarks/vote_load.py``): 4 steps of the 7B recipe's rollout batch, 512 prompts x
 n = 10 = 20,480 responses. The reference approach is what the MM-UPT release does per prompt:
