@@ -33,7 +33,7 @@ mkdir -p "$(dirname "$out")"
   echo "# Performance harness run ($(date '+%Y-%m-%d %H:%M %Z'), commit $(git rev-parse --short HEAD))"
   echo
   echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo);" \
-    "$("$python" -c 'import platform, torch, transformers, deepspeed, ray; print(f"Python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, DeepSpeed {deepspeed.__version__}, Ray {ray.__version__}")')"
+    "$("$python" -c 'import platform; from importlib.metadata import version; print("Python", platform.python_version() + ",", ", ".join(p + " " + version(p) for p in ("torch", "transformers", "deepspeed", "ray")))')"
 } >"$out"
 
 section() {  # section TITLE COMMAND...: run one benchmark, its command and output into the report
