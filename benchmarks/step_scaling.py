@@ -1,4 +1,4 @@
-"""GRPO step time and peak memory per worker as n, prompts per step and response length double.
+"""GRPO step time and peak memory per worker as n, prompts per step, response length and workers double.
 
     .venv/bin/python benchmarks/step_scaling.py --samples runs/demo/round-0/ingest \
         --model runs/demo/round-0/sft/model [--steps 4] [--write FILE]
@@ -6,7 +6,9 @@
 Each setting is one real `mmupt train` job (configs/train_tiny.yaml, one worker in its own process:
 `trainer.launcher: local`, so the process *is* the worker and its peak RSS is the worker's memory),
 run one after another on the same machine. Step time is the median `timing_s/step` of the steps
-after the first (the first pays for warm-up); memory is the process's peak resident set.
+after the first (the first pays for warm-up); memory is the process's peak resident set. The
+last setting runs the shipped launcher (Ray Train, 2 workers, ZeRO-2) on the same 16 prompts: the
+rollouts' (and the step's) scaling from 1 to 2 workers.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ SETTINGS: dict[str, dict[str, str]] = {
     "n x2 (16 responses per prompt)": {"rollout.n": "16"},
     "prompts x2 (32 per step)": {"data.prompts_per_step": "32", "update.prompts_per_update": "16"},
     "response length x2 (128 tokens max)": {"rollout.max_response_length": "128"},
+    # Rollouts run inside the training workers, each on its share of the prompts: 1 vs 2 workers
+    # is the job's own scaling (Ray Train + ZeRO-2; its peak is the largest process, i.e. a worker).
+    "workers x2 (2 Ray workers, 8 prompts each)": {"trainer.launcher": "ray", "trainer.num_workers": "2"},
 }
 
 
@@ -73,10 +78,15 @@ def run_setting(samples: Path, model: Path, steps: int, overrides: dict[str, str
         lines = [
             json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()
         ]
-    step_times = [line["timing_s/step"] for line in lines[1:]] or [lines[0]["timing_s/step"]]
+    warm = lines[1:] or lines
     tokens = [line.get("response/length_mean", 0.0) for line in lines]
+    responses = int(overrides.get("data.prompts_per_step", 16)) * int(overrides.get("rollout.n", 8))
     return {
-        "step_s": statistics.median(step_times),
+        "step_s": statistics.median(line["timing_s/step"] for line in warm),
+        "rollout_s": statistics.median(line["timing_s/rollout"] for line in warm),
+        "rollout_tokens_s": statistics.median(
+            responses * line.get("response/length_mean", 0.0) / line["timing_s/rollout"] for line in warm
+        ),
         "peak_mb": peak_kb / 1024,
         "response_tokens": statistics.mean(tokens),
     }
@@ -86,15 +96,17 @@ def report(rows: dict[str, dict[str, float]], steps: int) -> str:
     base = next(iter(rows.values()))
     lines = [
         f"Measured {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{steps} steps per setting, one worker (`trainer.launcher: local`).",
+        f"{steps} steps per setting, one worker (`trainer.launcher: local`) unless the row says otherwise. "
+        "Rollout tokens/s: every response token of the step over the rollout phase (the slowest rank's).",
         "",
-        "| setting | step (s) | vs base | peak memory per worker (MB) | mean response tokens |",
-        "|---|---:|---:|---:|---:|",
+        "| setting | step (s) | vs base | rollout (s) | rollout tokens/s | peak memory per worker (MB) "
+        "| mean response tokens |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in rows.items():
         lines.append(
-            f"| {name} | {row['step_s']:.2f} | {row['step_s'] / base['step_s']:.2f}x | "
-            f"{row['peak_mb']:.0f} | {row['response_tokens']:.1f} |"
+            f"| {name} | {row['step_s']:.2f} | {row['step_s'] / base['step_s']:.2f}x | {row['rollout_s']:.2f} | "
+            f"{row['rollout_tokens_s']:.0f} | {row['peak_mb']:.0f} | {row['response_tokens']:.1f} |"
         )
     return "\n".join(lines)
 
