@@ -14,8 +14,9 @@ the scoring is not what is compared). Two CPU processes, one thread each:
 
 The phase split is measured the same way on both sides: wall seconds of generating, scoring
 (extract + vote), the no-grad log-prob passes (old and reference) and the rest of the step (the
-update: forward with grad, backward, optimizer), per rollout batch, median over batches 2.. (the
-first warms up), rank 0.
+update: forward with grad, backward, optimizer), per rollout batch, rank 0. Each side runs
+``--repeats`` times, interleaved in a rotating order (this machine's speed drifts within minutes);
+the table is the median over batches 2.. of all runs (the first of each run warms up).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("rollout", "vote", "logprob", "update")
 TRAIN_CONFIG = ROOT / "configs" / "train_tiny.yaml"
 TRL = "TRL GRPOTrainer"
+MEASURED = ("rollout", "vote", "logprob", "step")
 
 
 # ---------------------------------------------------------------- mmupt side
@@ -53,17 +55,10 @@ def mmupt_job(model: Path, samples: Path, steps: int, out: Path, sets: dict[str,
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def mmupt_phases(metrics: list[dict]) -> dict[str, float]:
-    """Median seconds per phase over the steps after the first; ``update`` includes advantages."""
+def mmupt_batches(metrics: list[dict]) -> list[dict[str, float]]:
+    """Seconds per phase of each step after the first (the first warms up)."""
     warm = metrics[1:] or metrics
-    out = {
-        "rollout": statistics.median(m["timing_s/rollout"] for m in warm),
-        "vote": statistics.median(m["timing_s/vote"] for m in warm),
-        "logprob": statistics.median(m["timing_s/logprob"] for m in warm),
-        "step": statistics.median(m["timing_s/step"] for m in warm),
-    }
-    out["update"] = out["step"] - out["rollout"] - out["vote"] - out["logprob"]
-    return out
+    return [{key: m[f"timing_s/{key}"] for key in MEASURED} for m in warm]
 
 
 # ---------------------------------------------------------------- TRL side (one torchrun rank)
@@ -211,9 +206,13 @@ def trl_job(model: Path, samples: Path, steps: int, out: Path) -> list[dict]:
     return json.loads(result.read_text())
 
 
-def trl_phases(batches: list[dict]) -> dict[str, float]:
-    warm = batches[1:] or batches
-    out = {key: statistics.median(b[key] for b in warm) for key in ("rollout", "vote", "logprob", "step")}
+def trl_batches(batches: list[dict]) -> list[dict[str, float]]:
+    return batches[1:] or batches
+
+
+def phases(batches: list[dict[str, float]]) -> dict[str, float]:
+    """Median seconds per measured phase; ``update`` is the rest of the step (advantages included)."""
+    out = {key: statistics.median(b[key] for b in batches) for key in MEASURED}
     out["update"] = out["step"] - out["rollout"] - out["vote"] - out["logprob"]
     return out
 
@@ -258,6 +257,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--samples", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=5, help="rollout batches per side (the first warms up)")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs per side, interleaved (this machine's speed drifts)"
+    )
     parser.add_argument("--trl-rank", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -266,24 +268,34 @@ def main() -> None:
         return
     model, samples = args.model.resolve(), args.samples.resolve()
     started = time.strftime("%Y-%m-%d %H:%M")
+    jobs = {
+        "mmupt (recompute)": lambda out: mmupt_batches(mmupt_job(model, samples, args.steps, out, {})),
+        "mmupt (rollout log-probs)": lambda out: mmupt_batches(
+            mmupt_job(model, samples, args.steps, out, {"algorithm.old_logprobs": "rollout"})
+        ),
+        TRL: lambda out: trl_batches(trl_job(model, samples, args.steps, out)),
+    }
+    pooled: dict[str, list[dict[str, float]]] = {name: [] for name in jobs}
+    step_by_repeat: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        sides = {
-            "mmupt (recompute)": mmupt_phases(
-                mmupt_job(model, samples, args.steps, Path(tmp) / "recompute", {})
-            ),
-            "mmupt (rollout log-probs)": mmupt_phases(
-                mmupt_job(
-                    model, samples, args.steps, Path(tmp) / "rollout", {"algorithm.old_logprobs": "rollout"}
-                )
-            ),
-            TRL: trl_phases(trl_job(model, samples, args.steps, Path(tmp) / "trl")),
-        }
+        for repeat in range(args.repeats):
+            names = list(jobs)[repeat % len(jobs) :] + list(jobs)[: repeat % len(jobs)]  # rotate the order
+            steps = {}
+            for name in names:
+                batches = jobs[name](Path(tmp) / f"{repeat}-{len(steps)}")
+                pooled[name] += batches
+                steps[name] = phases(batches)["step"]
+            step_by_repeat.append(steps)
+    sides = {name: phases(batches) for name, batches in pooled.items()}
     import trl
 
     print(
         f"{started}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, TRL {trl.__version__}"
     )
     print(table(sides))
+    for name in (n for n in jobs if n != TRL):
+        ratios = ", ".join(f"{r[TRL] / r[name]:.2f}x" for r in step_by_repeat)
+        print(f"\nwhole step, TRL / {name}, repeat by repeat: {ratios}")
 
 
 if __name__ == "__main__":
