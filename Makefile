@@ -36,7 +36,7 @@ test: setup
 	mkdir -p "$(PREFECT_HOME)" "$(TORCH_EXTENSIONS_DIR)"
 	$(BIN)/python -m pytest -q
 
-# Issue 15's performance harness (~15 min, idle machine; needs `make demo` first): benchmarks/results/.
+# Issue 15's performance harness (~25 min, idle machine; needs `make demo` first): benchmarks/results/.
 bench: setup
 	bash benchmarks/perf.sh
 

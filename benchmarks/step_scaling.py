@@ -92,6 +92,11 @@ def run_setting(samples: Path, model: Path, steps: int, overrides: dict[str, str
     }
 
 
+def memory(name: str, row: dict[str, float]) -> str:
+    """A local worker's peak; not for Ray rows (the workers are the raylet's children, not the job's)."""
+    return "-" if "Ray" in name else f"{row['peak_mb']:.0f}"
+
+
 def report(rows: dict[str, dict[str, float]], steps: int) -> str:
     base = next(iter(rows.values()))
     lines = [
@@ -106,7 +111,7 @@ def report(rows: dict[str, dict[str, float]], steps: int) -> str:
     for name, row in rows.items():
         lines.append(
             f"| {name} | {row['step_s']:.2f} | {row['step_s'] / base['step_s']:.2f}x | {row['rollout_s']:.2f} | "
-            f"{row['rollout_tokens_s']:.0f} | {row['peak_mb']:.0f} | {row['response_tokens']:.1f} |"
+            f"{row['rollout_tokens_s']:.0f} | {memory(name, row)} | {row['response_tokens']:.1f} |"
         )
     return "\n".join(lines)
 
