@@ -14,7 +14,6 @@ rollouts' (and the step's) scaling from 1 to 2 workers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -22,6 +21,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.train_job import read_step_metrics, train_command  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,20 +55,7 @@ def run_setting(samples: Path, model: Path, steps: int, overrides: dict[str, str
             "trainer.checkpoint_every": "1000",
             **overrides,
         }
-        command = [
-            str(Path(sys.executable).parent / "mmupt"),
-            "train",
-            "--samples",
-            str(samples),
-            "--model",
-            str(model),
-            "--config",
-            str(ROOT / "configs" / "train_tiny.yaml"),
-            "--out",
-            str(out),
-        ]
-        for key, value in sets.items():
-            command += ["--set", f"{key}={value}"]
+        command = train_command(samples, model, out, sets)
         # A fresh parent per setting: RUSAGE_CHILDREN's peak is then this job's alone.
         done = subprocess.run(
             [sys.executable, "-c", PEAK_OF_CHILD, *command],
@@ -75,9 +65,7 @@ def run_setting(samples: Path, model: Path, steps: int, overrides: dict[str, str
             text=True,
         )
         peak_kb = int(done.stdout.strip().splitlines()[-1])
-        lines = [
-            json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()
-        ]
+        lines = read_step_metrics(out)
     warm = lines[1:] or lines
     tokens = [line.get("response/length_mean", 0.0) for line in lines]
     responses = int(overrides.get("data.prompts_per_step", 16)) * int(overrides.get("rollout.n", 8))

@@ -34,9 +34,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.train_job import TRAIN_CONFIG, read_step_metrics, train_command  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("rollout", "vote", "logprob", "update")
-TRAIN_CONFIG = ROOT / "configs" / "train_tiny.yaml"
 TRL = "TRL GRPOTrainer"
 MEASURED = ("rollout", "vote", "logprob", "step")
 
@@ -46,13 +49,10 @@ MEASURED = ("rollout", "vote", "logprob", "step")
 
 def mmupt_job(model: Path, samples: Path, steps: int, out: Path, sets: dict[str, str]) -> list[dict]:
     """Run ``mmupt train`` as a user would and return its per-step metrics."""
-    command = [str(Path(sys.executable).parent / "mmupt"), "train", "--samples", str(samples)]
-    command += ["--model", str(model), "--config", str(TRAIN_CONFIG), "--out", str(out)]
-    for key, value in {"data.max_steps": str(steps), "trainer.checkpoint_every": "1000", **sets}.items():
-        command += ["--set", f"{key}={value}"]
+    sets = {"data.max_steps": str(steps), "trainer.checkpoint_every": "1000", **sets}
+    command = train_command(samples, model, out, sets)
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env=child_env())
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return read_step_metrics(out)
 
 
 def mmupt_batches(metrics: list[dict]) -> list[dict[str, float]]:
